@@ -1,0 +1,3 @@
+"""roe: Rules of Engagement for the CRM, as code."""
+
+__version__ = "0.1.0"

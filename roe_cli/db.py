@@ -1,0 +1,190 @@
+"""Opening the mirror: engine set-up, Alembic migrations run from code, and the run lock."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from .errors import ConfigError, LockedError, redact
+from .settings import sqlite_path
+
+
+def _migrations_dir() -> Path:
+    import migrations
+
+    return Path(migrations.__file__).resolve().parent
+
+
+def alembic_config(connection: Connection | None = None):
+    """An Alembic ``Config`` that points at roe's migrations (installed or in a checkout)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_migrations_dir()))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def create(url: str) -> Engine:
+    """An engine for ``url``, with SQLite tuned for one writer and bulk loads."""
+    path = sqlite_path(url)
+    if path is not None and not path.parent.exists():
+        raise ConfigError(
+            f"The folder for the database {path} does not exist.",
+            "Create the folder, or point --db / ROE_DB at another path.",
+        )
+    try:
+        engine = create_engine(url, future=True)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigError(
+            f"Cannot use the database URL {redact(url)!r}: {exc}",
+            "Give --db / ROE_DB a file path or an SQLAlchemy URL such as "
+            "postgresql+psycopg://user@host/dbname (install roe[postgres] for PostgreSQL).",
+        ) from None
+    except ImportError as exc:
+        raise ConfigError(
+            f"The database driver for {redact(url)!r} is not installed ({exc}).",
+            "Install it, e.g. `pip install 'roe[postgres]'` for PostgreSQL.",
+        ) from None
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute("PRAGMA temp_store=MEMORY")
+            cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache
+            cur.close()
+
+    return engine
+
+
+@dataclass
+class SchemaStatus:
+    current: str | None
+    head: str
+    pending: list[str]
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.pending
+
+
+def status(engine: Engine) -> SchemaStatus:
+    """Which migration the database is at, and which are still to run."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    head = script.get_current_head()
+    with _connect(engine) as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    pending = [
+        rev.revision
+        for rev in script.iterate_revisions(head, current or "base")
+        if rev.revision != current
+    ]
+    pending.reverse()
+    return SchemaStatus(current=current, head=head, pending=pending)
+
+
+def upgrade(engine: Engine, revision: str = "head") -> SchemaStatus:
+    """Run the migrations up to ``revision`` (all of them by default)."""
+    from alembic import command
+
+    with _connect(engine) as conn, conn.begin():
+        command.upgrade(alembic_config(conn), revision)
+    return status(engine)
+
+
+def open_database(url: str, *, migrate: bool = True) -> Engine:
+    """Open the mirror at ``url`` and bring its schema up to date."""
+    engine = create(url)
+    if migrate:
+        current = status(engine)
+        if not current.up_to_date:
+            upgrade(engine)
+    return engine
+
+
+@contextlib.contextmanager
+def _connect(engine: Engine) -> Iterator[Connection]:
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except OperationalError as exc:
+        raise ConfigError(
+            f"Cannot open the database {redact(str(engine.url))}: {redact(str(exc.orig))}",
+            "Check --db / ROE_DB: the path must be writable, the server reachable.",
+        ) from None
+
+
+@contextlib.contextmanager
+def run_lock(engine: Engine, command: str) -> Iterator[None]:
+    """Hold the mirror's run lock for ``command``, so two roe runs never write one mirror at once.
+
+    SQLite: an exclusive ``flock`` on ``<db>.lock`` beside the database (released by the OS if
+    roe dies). PostgreSQL: a session advisory lock. Other databases: no lock.
+    """
+    path = sqlite_path(str(engine.url))
+    if path is not None:
+        import fcntl
+
+        lock_path = path.with_name(path.name + ".lock")
+        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole block
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise LockedError(
+                    f"Another roe run is using this mirror ({holder}).",
+                    f"Wait for it to finish. If no roe is running, the lock file {lock_path} is "
+                    "stale only if its process is gone; the lock is released automatically then.",
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(
+                json.dumps(
+                    {
+                        "command": command,
+                        "pid": os.getpid(),
+                        "host": socket.gethostname(),
+                        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                    }
+                )
+            )
+            handle.flush()
+            yield
+        finally:
+            handle.close()
+        return
+    if engine.dialect.name == "postgresql":
+        key = 0x726F65  # "roe"
+        with engine.connect() as conn:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+            if not got:
+                raise LockedError(
+                    "Another roe run is using this mirror (PostgreSQL advisory lock held).",
+                    "Wait for it to finish; the lock is released when that run disconnects.",
+                )
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        return
+    yield

@@ -1,0 +1,23 @@
+"""OWN006 opportunity-owner-mismatch: an open deal owned by someone other than its account's owner.
+
+Flags live open opportunities whose owner is not their (live, owned) account's owner and whose
+role is not in ``allowed_roles`` (SEs on technical deals, for example).
+Why: forecasts and commissions follow the deal owner; the account owner loses sight of the deal.
+Fix: move the deal to the account's owner (the suggestion, when active).
+"""
+
+from __future__ import annotations
+
+from .base import RuleParams, Severity
+
+CODE = "OWN006"
+NAME = "opportunity-owner-mismatch"
+
+
+class Params(RuleParams):
+    severity: Severity = "medium"
+    allowed_roles: tuple[str, ...] = ("SE",)
+
+
+def query(ctx):
+    raise NotImplementedError

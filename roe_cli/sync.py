@@ -1,0 +1,244 @@
+"""The sync engine: pages from a connector into the mirror, one transaction a page.
+
+Each page's rows are upserted by ``(source, id)``, owner differences against the mirror are recorded
+as ``observed`` ownership changes, and the object's watermark moves in the same transaction, so a
+crash loses nothing and the next run resumes where the last committed page left off. A full sync
+also marks as deleted whatever the mirror holds that the CRM no longer returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from connectors.base import OBJECT_TYPES, Connector, Page
+
+from .models import CRM_TABLES, OWNED_TABLES, ownership_changes, sync_state
+
+log = logging.getLogger(__name__)
+
+# Rows modified just before the watermark can become visible late (clock skew, long transactions
+# in the CRM): each incremental pull starts this far before the watermark. Upserts make it safe.
+OVERLAP = timedelta(minutes=5)
+_ID_CHUNK = 500
+
+
+@dataclass
+class ObjectReport:
+    object_type: str
+    read: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    owner_changes: int = 0
+
+
+@dataclass
+class SyncReport:
+    source: str
+    full: bool
+    objects: dict[str, ObjectReport] = field(default_factory=dict)
+    api_calls: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def utcnow() -> datetime:
+    """The current time as naive UTC, the mirror's convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def get_state(conn: Connection, source: str, object_type: str):
+    return conn.execute(
+        select(sync_state).where(
+            sync_state.c.source == source, sync_state.c.object == object_type
+        )
+    ).first()
+
+
+def _upsert(conn: Connection, table, rows: list[dict], keys: list[str]) -> None:
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # pragma: no cover - other databases take the slow, portable path
+        for row in rows:
+            where = and_(*(table.c[k] == row[k] for k in keys))
+            if conn.execute(update(table).where(where).values(**row)).rowcount == 0:
+                conn.execute(table.insert().values(**row))
+        return
+    stmt = insert(table)
+    columns = [c for c in rows[0] if c not in keys]
+    if columns:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: stmt.excluded[c] for c in columns}
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=keys)
+    conn.execute(stmt, rows)
+
+
+def set_watermark(
+    conn: Connection,
+    source: str,
+    object_type: str,
+    watermark: datetime | None,
+    cursor: str | None = None,
+    full_done: bool = False,
+) -> None:
+    """Move an object's watermark forward (never back) in the caller's transaction."""
+    state = get_state(conn, source, object_type)
+    now = utcnow()
+    values: dict = {"updated_at": now, "cursor": cursor}
+    if watermark is not None and (state is None or state.watermark is None or watermark > state.watermark):
+        values["watermark"] = watermark
+    if full_done:
+        values["last_full_at"] = now
+    if state is None:
+        _upsert(
+            conn,
+            sync_state,
+            [{"source": source, "object": object_type, "watermark": None, "last_full_at": None, **values}],
+            ["source", "object"],
+        )
+    else:
+        conn.execute(
+            update(sync_state)
+            .where(sync_state.c.source == source, sync_state.c.object == object_type)
+            .values(**values)
+        )
+
+
+def write_page(conn: Connection, source: str, page: Page, report: ObjectReport) -> None:
+    """Write one page into the mirror in the caller's transaction."""
+    if page.object_type == "ownership_change":
+        rows = [{"source": source, **row} for row in page.rows]
+        before = conn.execute(select(func.count()).select_from(ownership_changes)).scalar_one()
+        _upsert(
+            conn,
+            ownership_changes,
+            rows,
+            ["source", "object_type", "object_id", "changed_at", "origin"],
+        )
+        after = conn.execute(select(func.count()).select_from(ownership_changes)).scalar_one()
+        report.read += len(rows)
+        report.inserted += after - before
+        return
+
+    table = CRM_TABLES[page.object_type]
+    rows = [{"source": source, **row} for row in page.rows]
+    report.read += len(rows)
+    ids = [row["id"] for row in rows]
+    existing: dict[str, str | None] = {}
+    owned = page.object_type in OWNED_TABLES
+    for start in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[start : start + _ID_CHUNK]
+        cols = [table.c.id, table.c.owner_id if owned else table.c.id]
+        for row_id, owner in conn.execute(
+            select(*cols).where(table.c.source == source, table.c.id.in_(chunk))
+        ):
+            existing[row_id] = owner
+    report.inserted += sum(1 for i in ids if i not in existing)
+    report.updated += sum(1 for i in ids if i in existing)
+    if owned:
+        observed = [
+            {
+                "source": source,
+                "object_type": page.object_type,
+                "object_id": row["id"],
+                "old_owner_id": existing[row["id"]],
+                "new_owner_id": row.get("owner_id"),
+                "changed_at": row.get("updated_at") or utcnow(),
+                "origin": "observed",
+            }
+            for row in rows
+            if row["id"] in existing
+            and "owner_id" in row
+            and existing[row["id"]] is not None
+            and row["owner_id"] != existing[row["id"]]
+        ]
+        if observed:
+            _upsert(
+                conn,
+                ownership_changes,
+                observed,
+                ["source", "object_type", "object_id", "changed_at", "origin"],
+            )
+            report.owner_changes += len(observed)
+    # Rows of one page may carry different column sets (a connector may omit what it did not
+    # read); group them so each statement has one shape.
+    by_shape: dict[tuple, list[dict]] = {}
+    for row in rows:
+        by_shape.setdefault(tuple(row), []).append(row)
+    for group in by_shape.values():
+        _upsert(conn, table, group, ["source", "id"])
+    report.deleted += sum(1 for row in rows if row.get("deleted"))
+    if page.deleted_ids:
+        for start in range(0, len(page.deleted_ids), _ID_CHUNK):
+            chunk = page.deleted_ids[start : start + _ID_CHUNK]
+            result = conn.execute(
+                update(table)
+                .where(table.c.source == source, table.c.id.in_(chunk), table.c.deleted.is_(False))
+                .values(deleted=True)
+            )
+            report.deleted += result.rowcount
+
+
+def sync(
+    engine: Engine,
+    connector: Connector,
+    *,
+    full: bool = False,
+    objects: Iterable[str] = OBJECT_TYPES,
+    on_page: Callable[[str, int], None] | None = None,
+) -> SyncReport:
+    """Pull every object type from ``connector`` into the mirror; see the module docstring."""
+    source = connector.source
+    report = SyncReport(source=source, full=full)
+    for object_type in objects:
+        obj_report = report.objects.setdefault(object_type, ObjectReport(object_type))
+        with engine.connect() as conn:
+            state = get_state(conn, source, object_type)
+        since = None
+        if not full and state is not None and state.watermark is not None:
+            since = state.watermark - OVERLAP
+        seen: set[str] | None = set() if full and object_type in CRM_TABLES else None
+        for page in connector.pull(object_type, since, full):
+            with engine.begin() as conn:
+                write_page(conn, source, page, obj_report)
+                set_watermark(conn, source, object_type, page.watermark, page.cursor)
+            if seen is not None:
+                seen.update(row["id"] for row in page.rows)
+            if on_page:
+                on_page(object_type, len(page.rows))
+        with engine.begin() as conn:
+            if seen is not None:
+                obj_report.deleted += _mark_unseen_deleted(conn, source, object_type, seen)
+            set_watermark(conn, source, object_type, None, None, full_done=full)
+    report.api_calls = connector.api_calls()
+    return report
+
+
+def _mark_unseen_deleted(conn: Connection, source: str, object_type: str, seen: set[str]) -> int:
+    """After a full pull: whatever the mirror holds that the CRM did not return is gone."""
+    table = CRM_TABLES[object_type]
+    if object_type == "owner":
+        return 0  # owners are never deleted, only deactivated; the CRM lists inactive ones too
+    live = conn.execute(
+        select(table.c.id).where(table.c.source == source, table.c.deleted.is_(False))
+    ).scalars()
+    gone = [row_id for row_id in live if row_id not in seen]
+    for start in range(0, len(gone), _ID_CHUNK):
+        conn.execute(
+            update(table)
+            .where(table.c.source == source, table.c.id.in_(gone[start : start + _ID_CHUNK]))
+            .values(deleted=True)
+        )
+    return len(gone)
