@@ -17,6 +17,7 @@ Same ``(accounts, seed, as_of)``, same org: each chunk draws from its own seeded
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -86,6 +87,8 @@ _LAST = ["Smith", "Müller", "García", "Rossi", "Tanaka", "Dubois", "Nowak", "J
 _TITLES = ["VP Engineering", "CTO", "Head of Operations", "Procurement Manager", "CFO", "IT Director",
            "Product Manager", "Office Manager", "Data Analyst", "COO"]
 FREE_MAIL = ["gmail.com", "yahoo.com", "outlook.com", "hotmail.com"]
+ACTIVITY_KINDS = {"call": 35, "email": 35, "meeting": 15, "task": 15}
+ACTIVITY_LINKS = {"account": 40, "contact": 40, "opportunity": 20}
 OPEN_STAGES = ["Prospecting", "Qualification", "Proposal", "Negotiation"]
 
 
@@ -122,17 +125,54 @@ def owner_rows(as_of: datetime) -> list[dict]:
     ]
 
 
-def generate(accounts: int, seed: int = 42, as_of: datetime | None = None) -> Iterator[Chunk]:
-    """Yield the demo org in chunks; see the module docstring."""
+def generate(
+    accounts: int, seed: int = 42, as_of: datetime | None = None, workers: int = 1
+) -> Iterator[Chunk]:
+    """Yield the demo org in chunks; see the module docstring.
+
+    With ``workers > 1`` chunks are built in that many processes, a few at a time (memory stays
+    bounded); the org is the same either way, since every chunk has its own seeded generator.
+    """
     as_of = as_of or default_as_of()
     yield Chunk(rows={"owner": owner_rows(as_of)})
-    for start in range(0, accounts, CHUNK):
-        rng = random.Random(f"roe-demo:{seed}:{start}")
-        yield _Builder(rng, as_of, start, min(CHUNK, accounts - start)).build()
+    starts = range(0, accounts, CHUNK)
+    if workers <= 1 or len(starts) < 2:
+        for start in starts:
+            yield build_chunk(seed, as_of, start, min(CHUNK, accounts - start))
+        return
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending: deque = deque()
+        for start in starts:
+            pending.append(pool.submit(build_chunk, seed, as_of, start, min(CHUNK, accounts - start)))
+            if len(pending) > workers * 2:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def build_chunk(seed: int, as_of: datetime, start: int, count: int) -> Chunk:
+    """Accounts ``start`` to ``start + count`` of the org, with everything that hangs off them."""
+    rng = random.Random(f"roe-demo:{seed}:{start}")
+    return _Builder(rng, as_of, start, count).build()
+
+
+_CUMULATIVE: dict[int, tuple[list, list[float]]] = {}
 
 
 def _pick(rng: random.Random, weights: dict):
-    return rng.choices(list(weights), weights=list(weights.values()))[0]
+    """A key of ``weights`` drawn in proportion to its weight."""
+    table = _CUMULATIVE.get(id(weights))
+    if table is None:
+        keys, cum, total = list(weights), [], 0.0
+        for w in weights.values():
+            total += w
+            cum.append(total)
+        table = _CUMULATIVE[id(weights)] = (keys, cum)
+    keys, cum = table
+    return keys[bisect.bisect_right(cum, rng.random() * cum[-1])]
 
 
 class _Builder:
@@ -443,7 +483,7 @@ class _Builder:
 
         def add(owner_id: str, when: datetime, link: str = "any") -> None:
             nonlocal seq, counted
-            kind = _pick(rng, {"call": 35, "email": 35, "meeting": 15, "task": 15})
+            kind = _pick(rng, ACTIVITY_KINDS)
             if kind == "task":
                 when = datetime(when.year, when.month, when.day)  # due date only: 00:00 UTC
             row = {
@@ -453,7 +493,7 @@ class _Builder:
                 "updated_at": when, "deleted": rng.random() < 0.01 and link == "any",
             }
             seq += 1
-            choice = link if link != "any" else _pick(rng, {"account": 40, "contact": 40, "opportunity": 20})
+            choice = link if link != "any" else _pick(rng, ACTIVITY_LINKS)
             live = True
             if choice == "contact" and contacts:
                 target = rng.choice(contacts)

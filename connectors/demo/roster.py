@@ -6,6 +6,7 @@ Fixed, whatever the org's size or seed, so that the shipped ``rules.toml`` can n
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 EMAIL_DOMAIN = "example.com"
@@ -139,16 +140,17 @@ OVERLAY_SE = BY_FIRST["ivo"]
 TEAMS: tuple[str, ...] = tuple(_TEAMS)
 
 
-def members(team: str, role: str | None = None, active: bool | None = True) -> list[Person]:
+@functools.cache
+def members(team: str, role: str | None = None, active: bool | None = True) -> tuple[Person, ...]:
     """People of ``team`` (managers excluded), optionally of one role and activity."""
-    return [
+    return tuple(
         p
         for p in PEOPLE
         if p.team == team
         and p.role not in ("MGR", "EXEC")
         and (role is None or p.role == role)
         and (active is None or p.active == active)
-    ]
+    )
 
 
 def territory_of(country: str | None, state: str | None, employees: int | None) -> Territory | None:

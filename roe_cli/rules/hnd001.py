@@ -9,8 +9,11 @@ Fix: the new owner reaches out now; no suggestion.
 from __future__ import annotations
 
 from pydantic import PositiveInt
+from sqlalchemy import and_, exists, func, literal, null, select
 
+from ..models import ownership_changes
 from .base import RuleParams, Severity
+from .context import account_activity, live_owned_accounts
 
 CODE = "HND001"
 NAME = "stale-handoff"
@@ -22,4 +25,40 @@ class Params(RuleParams):
 
 
 def query(ctx):
-    raise NotImplementedError
+    ctx.ensure("activity")
+    a, a_live = live_owned_accounts()
+    oc = ownership_changes
+    x = account_activity
+    latest = (
+        select(oc.c.source, oc.c.object_id, func.max(oc.c.changed_at).label("changed_at"))
+        .where(oc.c.object_type == "account", oc.c.changed_at <= ctx.now)
+        .group_by(oc.c.source, oc.c.object_id)
+        .subquery("latest")
+    )
+    handed = oc.alias("handed")
+    return (
+        select(
+            a.c.source,
+            literal("account").label("object_type"),
+            a.c.id.label("object_id"),
+            literal("").label("related_user_id"),
+            a.c.id.label("account_id"),
+            a.c.owner_id,
+            null().label("suggested_owner_id"),
+            ctx.json(changed_at=latest.c.changed_at, sla_days=literal(ctx.params.sla_days)).label("details"),
+        )
+        .join(latest, and_(latest.c.source == a.c.source, latest.c.object_id == a.c.id))
+        .where(
+            a_live,
+            latest.c.changed_at <= ctx.days_ago(ctx.params.sla_days),
+            exists().where(
+                handed.c.source == a.c.source, handed.c.object_type == "account",
+                handed.c.object_id == a.c.id, handed.c.changed_at == latest.c.changed_at,
+                handed.c.new_owner_id == a.c.owner_id,
+            ),
+            ~exists().where(
+                x.c.source == a.c.source, x.c.account_id == a.c.id, x.c.owner_id == a.c.owner_id,
+                x.c.occurred_at >= latest.c.changed_at, x.c.occurred_at <= ctx.now,
+            ),
+        )
+    )

@@ -10,8 +10,10 @@ Fix: hand the account to the right role; no suggestion (the team decides who).
 from __future__ import annotations
 
 from pydantic import NonNegativeInt
+from sqlalchemy import and_, false, func, literal, null, or_, select
 
 from .base import RuleParams, Severity
+from .context import live_owned_accounts, owner_roles, role_not_in
 
 CODE = "HND002"
 NAME = "stage-role-mismatch"
@@ -24,4 +26,31 @@ class Params(RuleParams):
 
 
 def query(ctx):
-    raise NotImplementedError
+    ctx.ensure("roles")
+    a, a_live = live_owned_accounts()
+    r = owner_roles
+    stage = func.lower(a.c.lifecycle_stage)
+    wrong_role = or_(
+        false(),
+        *(and_(stage == name.lower(), role_not_in(r.c.role, roles))
+          for name, roles in ctx.params.stage_roles.items()),
+    )
+    return (
+        select(
+            a.c.source,
+            literal("account").label("object_type"),
+            a.c.id.label("object_id"),
+            literal("").label("related_user_id"),
+            a.c.id.label("account_id"),
+            a.c.owner_id,
+            null().label("suggested_owner_id"),
+            ctx.json(stage=a.c.lifecycle_stage, owner_role=r.c.role,
+                     stage_changed_at=a.c.stage_changed_at).label("details"),
+        )
+        .outerjoin(r, and_(r.c.source == a.c.source, r.c.id == a.c.owner_id))
+        .where(
+            a_live,
+            wrong_role,
+            or_(a.c.stage_changed_at.is_(None), a.c.stage_changed_at <= ctx.days_ago(ctx.params.grace_days)),
+        )
+    )

@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+from sqlalchemy import and_, case, func, literal, select
+
+from ..models import accounts, contacts, opportunities
 from .base import RuleParams, Severity
+from .context import account_territory, owner_roles, territories_t
 
 CODE = "OWN002"
 NAME = "inactive-owner"
@@ -24,4 +28,61 @@ class Params(RuleParams):
 
 
 def query(ctx):
-    raise NotImplementedError
+    ctx.ensure("roles", "territory")
+    selects = []
+    for object_type in ctx.params.objects:
+        selects.append(_select(ctx, object_type))
+    return selects
+
+
+def _select(ctx, object_type: str):
+    table = {"account": accounts, "contact": contacts, "opportunity": opportunities}[object_type]
+    rec = table.alias("rec")
+    owner = owner_roles.alias("owner")
+    acct = accounts.alias("acct")
+    acct_owner = owner_roles.alias("acct_owner")
+    at = account_territory.alias("at")
+    terr = territories_t.alias("terr")
+    default_owner = owner_roles.alias("default_owner")
+    manager = owner_roles.alias("manager")
+
+    account_id = rec.c.id if object_type == "account" else rec.c.account_id
+    fallback = ctx.params.fallback
+    if fallback == "territory":
+        fallback_owner = case((default_owner.c.active.is_(True), default_owner.c.id))
+    elif fallback == "manager":
+        fallback_owner = case((manager.c.active.is_(True), manager.c.id))
+    else:
+        fallback_owner = ctx.owner_id_for(rec.c.source, fallback)
+    if object_type == "account":
+        suggested = fallback_owner
+    else:
+        suggested = func.coalesce(case((acct_owner.c.active.is_(True), acct_owner.c.id)), fallback_owner)
+
+    stmt = (
+        select(
+            rec.c.source,
+            literal(object_type).label("object_type"),
+            rec.c.id.label("object_id"),
+            literal("").label("related_user_id"),
+            (acct.c.id if object_type != "account" else rec.c.id).label("account_id"),
+            rec.c.owner_id,
+            suggested.label("suggested_owner_id"),
+            ctx.json(inactive_owner_id=rec.c.owner_id, fallback=literal(fallback),
+                     territory=terr.c.name).label("details"),
+        )
+        .select_from(rec)
+        .join(owner, and_(owner.c.source == rec.c.source, owner.c.id == rec.c.owner_id))
+        .outerjoin(acct, and_(acct.c.source == rec.c.source, acct.c.id == account_id,
+                              acct.c.deleted.is_(False)))
+        .outerjoin(acct_owner, and_(acct_owner.c.source == acct.c.source, acct_owner.c.id == acct.c.owner_id))
+        .outerjoin(at, and_(at.c.source == acct.c.source, at.c.account_id == acct.c.id))
+        .outerjoin(terr, and_(terr.c.source == at.c.source, terr.c.ordinal == at.c.ordinal))
+        .outerjoin(default_owner, and_(default_owner.c.source == terr.c.source,
+                                       default_owner.c.id == terr.c.default_owner_id))
+        .outerjoin(manager, and_(manager.c.source == owner.c.source, manager.c.id == owner.c.manager_id))
+        .where(rec.c.deleted.is_(False), owner.c.active.is_(False))
+    )
+    if object_type == "opportunity":
+        stmt = stmt.where(rec.c.is_closed.is_(False))
+    return stmt

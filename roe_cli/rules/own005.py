@@ -8,7 +8,16 @@ Fix: move the account to the territory's ``default_owner`` (the suggestion), or 
 
 from __future__ import annotations
 
+from sqlalchemy import and_, case, exists, literal, select
+
 from .base import RuleParams, Severity
+from .context import (
+    account_territory,
+    live_owned_accounts,
+    owner_roles,
+    team_members,
+    territories_t,
+)
 
 CODE = "OWN005"
 NAME = "territory-mismatch"
@@ -19,4 +28,30 @@ class Params(RuleParams):
 
 
 def query(ctx):
-    raise NotImplementedError
+    ctx.ensure("roles", "territory")
+    a, a_live = live_owned_accounts()
+    at = account_territory
+    terr = territories_t
+    default_owner = owner_roles.alias("default_owner")
+    member = exists().where(
+        team_members.c.team == terr.c.team,
+        team_members.c.source == a.c.source,
+        team_members.c.owner_id == a.c.owner_id,
+    )
+    return (
+        select(
+            a.c.source,
+            literal("account").label("object_type"),
+            a.c.id.label("object_id"),
+            literal("").label("related_user_id"),
+            a.c.id.label("account_id"),
+            a.c.owner_id,
+            case((default_owner.c.active.is_(True), default_owner.c.id)).label("suggested_owner_id"),
+            ctx.json(territory=terr.c.name, team=terr.c.team).label("details"),
+        )
+        .join(at, and_(at.c.source == a.c.source, at.c.account_id == a.c.id))
+        .join(terr, and_(terr.c.source == at.c.source, terr.c.ordinal == at.c.ordinal))
+        .outerjoin(default_owner, and_(default_owner.c.source == terr.c.source,
+                                       default_owner.c.id == terr.c.default_owner_id))
+        .where(a_live, ~member)
+    )

@@ -1,0 +1,307 @@
+"""The rule pass: run the enabled rules, store the run and its findings with their history.
+
+A finding's identity is (rule, source, object type, object id, related user). Each run inserts the
+findings it sees for the first time, refreshes those it sees again (a resolved one reopens), and
+resolves those of the rules it ran that it no longer sees. A finding matched by a live waiver (an
+``[[exceptions]]`` entry or ``roe waive``) is stored as ``waived``: reported, never failing a run,
+and back to ``open`` once the waiver expires. All of it is set-based SQL in one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+
+from .models import audit_runs, findings, owners, waivers
+from .rules import SEVERITY_RANK
+from .rules.context import RuleContext
+from .sync import utcnow
+
+_tmp = MetaData()
+run_findings = Table(
+    "roe_run_findings",
+    _tmp,
+    Column("rule", String(16)),
+    Column("severity", String(8)),
+    Column("status", String(16)),
+    Column("source", String(32)),
+    Column("object_type", String(16)),
+    Column("object_id", String(64)),
+    Column("related_user_id", String(64)),
+    Column("account_id", String(64)),
+    Column("owner_id", String(64)),
+    Column("suggested_owner_id", String(64)),
+    Column("details", Text),
+    Column("n", Integer),
+    prefixes=["TEMPORARY"],
+)
+_KEY = ("rule", "source", "object_type", "object_id", "related_user_id")
+_CARRIED = ("account_id", "owner_id", "suggested_owner_id", "details", "severity", "status")
+
+
+@dataclass
+class RuleOutcome:
+    code: str
+    name: str
+    severity: str
+    open: int = 0
+    waived: int = 0
+    new: int = 0
+    reopened: int = 0
+    resolved: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class AuditResult:
+    run_id: int
+    as_of: datetime
+    rules: dict[str, RuleOutcome] = field(default_factory=dict)
+    by_owner: dict[str, dict[str, int]] = field(default_factory=dict)
+    setup_seconds: float = 0.0
+    seconds: float = 0.0
+
+    def total(self, attr: str) -> int:
+        return sum(getattr(r, attr) for r in self.rules.values())
+
+    def summary(self) -> dict:
+        """The run's counts, as stored in ``audit_runs.summary`` and printed by ``--format json``."""
+        by_severity = {s: 0 for s in SEVERITY_RANK}
+        for r in self.rules.values():
+            by_severity[r.severity] += r.open
+        return {
+            "open": self.total("open"),
+            "waived": self.total("waived"),
+            "new": self.total("new"),
+            "reopened": self.total("reopened"),
+            "resolved": self.total("resolved"),
+            "open_by_severity": by_severity,
+            "rules": {
+                code: {k: v for k, v in vars(r).items() if k != "code"} for code, r in self.rules.items()
+            },
+            "by_owner": self.by_owner,
+        }
+
+    def failing(self, fail_on: str) -> int:
+        """How many open findings are at or above ``fail_on`` (``never``: none)."""
+        if fail_on == "never":
+            return 0
+        floor = SEVERITY_RANK[fail_on]
+        return sum(r.open for r in self.rules.values() if SEVERITY_RANK[r.severity] >= floor)
+
+
+def known_owner_emails(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return {
+            e.strip().lower() for (e,) in conn.execute(select(owners.c.email).where(owners.c.email.is_not(None)))
+        }
+
+
+def run_audit(
+    engine: Engine,
+    config,
+    as_of: datetime | None = None,
+    only: Iterable[str] | None = None,
+) -> AuditResult:
+    """Run the enabled rules (or ``only`` those codes) against the mirror as of ``as_of``."""
+    from .config import check_people
+
+    emails = known_owner_emails(engine)
+    if emails:
+        check_people(config, emails)
+    now = as_of or utcnow()
+    selected = config.enabled_rules(only)
+    started = time.perf_counter()
+    with engine.connect() as conn, conn.begin():
+        run_id = conn.execute(
+            insert(audit_runs).values(
+                started_at=utcnow(), as_of=now, rules_hash=config.sha256,
+                rules=",".join(rule.code for rule, _ in selected), status="running",
+            )
+        ).inserted_primary_key[0]
+        _sync_exceptions(conn, config)
+        ctx = RuleContext(conn=conn, now=now, config=config)
+        run_findings.create(conn)
+        result = AuditResult(run_id=run_id, as_of=now)
+        setup = time.perf_counter()
+        for rule, params in selected:
+            t0 = time.perf_counter()
+            ctx.params = params
+            built_before = set(ctx._built)
+            t_build = time.perf_counter()
+            queries = rule.query(ctx)
+            if ctx._built != built_before:  # lookup tables built for this rule count as setup
+                result.setup_seconds += time.perf_counter() - t_build
+                t0 = time.perf_counter()
+            for q in queries if isinstance(queries, list) else [queries]:
+                sub = q.subquery()
+                conn.execute(
+                    insert(run_findings).from_select(
+                        ["rule", "severity", "status", "source", "object_type", "object_id",
+                         "related_user_id", "account_id", "owner_id", "suggested_owner_id", "details"],
+                        select(
+                            literal(rule.code), literal(params.severity), literal("open"),
+                            sub.c.source, sub.c.object_type, sub.c.object_id,
+                            func.coalesce(sub.c.related_user_id, ""), sub.c.account_id,
+                            sub.c.owner_id, sub.c.suggested_owner_id, sub.c.details,
+                        ),
+                    )
+                )
+            result.rules[rule.code] = RuleOutcome(
+                rule.code, rule.name, params.severity, seconds=time.perf_counter() - t0
+            )
+        del setup
+        _apply_waivers(conn, now)
+        _merge(conn, run_id, now, result, [rule.code for rule, _ in selected])
+        result.by_owner = _by_owner(conn, run_id)
+        result.seconds = time.perf_counter() - started
+        conn.execute(
+            update(audit_runs)
+            .where(audit_runs.c.id == run_id)
+            .values(finished_at=utcnow(), status="done", summary=json.dumps(result.summary()))
+        )
+        run_findings.drop(conn)
+        for table in _tmp_tables(ctx):
+            table.drop(conn, checkfirst=True)
+    return result
+
+
+def _tmp_tables(ctx: RuleContext):
+    from .rules import context as c
+
+    built = {
+        "roles": [c.owner_roles, c.team_members],
+        "territory": [c.territories_t, c.account_territory],
+        "activity": [c.account_activity],
+    }
+    return [t for name in ctx._built for t in built[name]]
+
+
+def _sync_exceptions(conn: Connection, config) -> None:
+    """Mirror the rules file's ``[[exceptions]]`` into the waivers table (origin ``rules.toml``)."""
+    conn.execute(delete(waivers).where(waivers.c.origin == "rules.toml"))
+    rows = [
+        {
+            "rule": e.rule, "source": None, "object_type": e.object_type, "object_id": e.object_id,
+            "related_user_id": None, "reason": e.reason, "approved_by": e.approved_by,
+            "expires": e.expires, "created_at": utcnow(), "origin": "rules.toml",
+        }
+        for e in config.exceptions
+    ]
+    if rows:
+        conn.execute(insert(waivers), rows)
+
+
+def _apply_waivers(conn: Connection, now: datetime) -> None:
+    r, w = run_findings, waivers
+    live = exists().where(
+        w.c.rule == r.c.rule,
+        w.c.object_type == r.c.object_type,
+        w.c.object_id == r.c.object_id,
+        or_(w.c.source.is_(None), w.c.source == r.c.source),
+        or_(w.c.related_user_id.is_(None), w.c.related_user_id == r.c.related_user_id),
+        or_(w.c.expires.is_(None), w.c.expires >= now.date()),
+    )
+    conn.execute(update(r).where(live).values(status="waived"))
+
+
+def _same(f, r):
+    return and_(*(f.c[k] == r.c[k] for k in _KEY))
+
+
+def _merge(conn: Connection, run_id: int, now: datetime, result: AuditResult, codes: list[str]) -> None:
+    f, r = findings, run_findings
+    prior = f.alias("prior")
+    # Counts per rule before the merge changes anything.
+    status_counts = conn.execute(
+        select(r.c.rule, r.c.status, func.count()).group_by(r.c.rule, r.c.status)
+    ).all()
+    for code, status, n in status_counts:
+        setattr(result.rules[code], status, n)
+    for code, n in conn.execute(
+        select(r.c.rule, func.count()).where(~exists().where(_same(prior, r))).group_by(r.c.rule)
+    ):
+        result.rules[code].new = n
+    for code, n in conn.execute(
+        select(r.c.rule, func.count())
+        .where(exists().where(_same(prior, r), prior.c.status == "resolved"))
+        .group_by(r.c.rule)
+    ):
+        result.rules[code].reopened = n
+
+    # Seen again: refresh (and reopen).
+    conn.execute(
+        update(f)
+        .where(_same(f, r))
+        .values(
+            last_seen=now, last_run_id=run_id, resolved_at=None, resolved_run_id=None,
+            **{k: r.c[k] for k in _CARRIED},
+        )
+    )
+    # Seen for the first time.
+    conn.execute(
+        insert(f).from_select(
+            [*_KEY, *_CARRIED, "first_seen", "last_seen", "first_run_id", "last_run_id"],
+            select(
+                *(r.c[k] for k in _KEY), *(r.c[k] for k in _CARRIED),
+                literal(now, f.c.first_seen.type), literal(now, f.c.last_seen.type),
+                literal(run_id), literal(run_id),
+            ).where(~exists().where(_same(f, r))),
+        )
+    )
+    # Not seen again: resolved.
+    if codes:
+        resolved = conn.execute(
+            select(f.c.rule, func.count())
+            .where(f.c.status != "resolved", f.c.rule.in_(codes), ~exists().where(_same(f, r)))
+            .group_by(f.c.rule)
+        ).all()
+        for code, n in resolved:
+            result.rules[code].resolved = n
+        conn.execute(
+            update(f)
+            .where(f.c.status != "resolved", f.c.rule.in_(codes), ~exists().where(_same(f, r)))
+            .values(status="resolved", resolved_at=now, resolved_run_id=run_id)
+        )
+
+
+def _by_owner(conn: Connection, run_id: int) -> dict[str, dict[str, int]]:
+    """Open, waived and new counts per owner e-mail (or id) in this run."""
+    f, o = findings, owners
+    who = func.coalesce(o.c.email, f.c.owner_id, "(no owner)")
+    rows = conn.execute(
+        select(who, f.c.status, (f.c.first_run_id == run_id).label("new"), func.count())
+        .select_from(f)
+        .outerjoin(o, and_(o.c.source == f.c.source, o.c.id == f.c.owner_id))
+        .where(f.c.last_run_id == run_id)
+        .group_by(who, f.c.status, f.c.first_run_id == run_id)
+    ).all()
+    out: dict[str, dict[str, int]] = {}
+    for owner, status, new, n in rows:
+        entry = out.setdefault(owner, {"open": 0, "waived": 0, "new": 0})
+        entry[status] = entry.get(status, 0) + n
+        if new:
+            entry["new"] += n
+    return dict(sorted(out.items()))
