@@ -564,16 +564,7 @@ class RulesConfig:
         """
         wanted: set[str] | None = None
         if only is not None:
-            wanted = set()
-            for code in only:
-                code = code.strip()
-                if code.upper() in REGISTRY:
-                    wanted.add(code.upper())
-                else:
-                    raise UsageError(
-                        f"Unknown rule {code!r}{_suggest(code, REGISTRY)}.",
-                        f"roe's rules are {', '.join(REGISTRY)} (see `roe rules`).",
-                    )
+            wanted = {rule_code(code) for code in only}
             off = [c for c in REGISTRY if c in wanted and not self.rules[c].enabled]
             if off:
                 raise UsageError(
@@ -606,6 +597,17 @@ class RulesConfig:
         if _is_email(fallback):
             add(fallback.strip().lower(), ("rules", "OWN002", "fallback"), "fallback owner")
         return named
+
+
+def rule_code(code: str) -> str:
+    """``code`` as a registry code (any case accepted); UsageError with a suggestion otherwise."""
+    wanted = code.strip().upper()
+    if wanted not in REGISTRY:
+        raise UsageError(
+            f"Unknown rule '{code.strip()}'{_suggest(code.strip(), REGISTRY) or '.'}",
+            f"roe's rules are {', '.join(REGISTRY)} (see `roe rules`).",
+        )
+    return wanted
 
 
 # --- loading ------------------------------------------------------------------------------------
@@ -1165,5 +1167,6 @@ __all__ = [
     "param_specs",
     "parse_rules",
     "render_key",
+    "rule_code",
     "rule_doc",
 ]

@@ -1,0 +1,274 @@
+"""``roe rules``: list the rules with the settings in force, check rules.toml, explain a rule."""
+
+from __future__ import annotations
+
+import json
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from ..cli import app
+from ..errors import UsageError
+from . import common
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command("rules")
+def rules(
+    ctx: typer.Context,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Validate the rules file (and, when the mirror has owners, the e-mails it names); "
+            "exit 2 listing every problem.",
+        ),
+    ] = False,
+    explain: Annotated[
+        str | None,
+        typer.Option("--explain", metavar="CODE", help="Show what a rule flags, why, the fix, and its settings."),
+    ] = None,
+    output_format: Annotated[
+        Format, typer.Option("--format", "-f", help="table, or json for scripts.")
+    ] = Format.table,
+) -> None:
+    """List every rule with its severity, whether it is on, and the settings in force.
+
+    `--check` validates the rules file: unknown keys, wrong types, unknown rule codes, teams and
+    territories, exceptions, and (when the mirror has owners) that every e-mail it names is an
+    owner. Each problem names the file, the line and the key. `--explain CODE` prints a rule's
+    documentation and settings.
+
+    Example: roe rules --check
+
+    Example: roe --rules prod-rules.toml rules --explain OWN004
+
+    Example: roe rules --format json
+    """
+    if check and explain:
+        raise UsageError("--check and --explain do not go together.", "Use one of them.")
+    as_json = output_format is Format.json
+    if explain is not None:
+        _explain(ctx, explain, as_json)
+    elif check:
+        _check(ctx, as_json)
+    else:
+        _list(ctx, as_json)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _list(ctx: typer.Context, as_json: bool) -> None:
+    from ..config import param_specs
+    from ..rules import REGISTRY
+
+    config = common.load_config(ctx)
+    rows = []
+    for code, rule in REGISTRY.items():
+        params = config.rules[code]
+        settings = {s.name: s.value for s in param_specs(code, params) if s.name not in ("enabled", "severity")}
+        rows.append({
+            "code": code,
+            "name": rule.name,
+            "severity": params.severity,
+            "enabled": params.enabled,
+            "summary": rule.summary,
+            "parameters": settings,
+            "set_in_file": sorted(params.model_fields_set),
+        })
+    if as_json:
+        payload = {"rules_file": str(config.path), "sha256": config.sha256, "rules": rows}
+        common.console.print_json(json.dumps(_jsonable(payload)))
+        return
+
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=Text(f"Rules in {config.path}"))
+    for column in ("code", "name", "severity", "enabled", "parameters"):
+        table.add_column(column, no_wrap=column != "parameters")
+    for row in rows:
+        params = "\n".join(
+            f"{name} = {_text(value)}{'' if name in row['set_in_file'] else '  (default)'}"
+            for name, value in row["parameters"].items()
+        )
+        table.add_row(row["code"], row["name"], row["severity"], "yes" if row["enabled"] else "no",
+                      Text(params))
+    common.console.print(table)
+    common.console.print("`roe rules --explain CODE` tells what a rule flags and why.", markup=False)
+
+
+def _explain(ctx: typer.Context, code: str, as_json: bool) -> None:
+    from ..config import param_specs, rule_code, rule_doc
+    from ..rules import REGISTRY
+
+    wanted = rule_code(code)
+    path = common.state(ctx).rules_file
+    params = common.load_config(ctx).rules[wanted] if path.exists() else None
+    rule = REGISTRY[wanted]
+    specs = param_specs(wanted, params)
+    if as_json:
+        payload = {
+            "code": wanted,
+            "name": rule.name,
+            "doc": rule_doc(wanted),
+            "rules_file": str(path) if params is not None else None,
+            "parameters": [
+                {"name": s.name, "takes": s.kind, "default": s.default, "value": s.value,
+                 "set_in_file": s.set_in_file}
+                for s in specs
+            ],
+        }
+        common.console.print_json(json.dumps(_jsonable(payload)))
+        return
+
+    from rich.table import Table
+    from rich.text import Text
+
+    common.console.print(_reflow(rule_doc(wanted)), markup=False)
+    where = f"[rules.{wanted}] in {path}" if params is not None else f"defaults: there is no {path}"
+    table = Table(title=Text(f"Settings ({where})"), title_justify="left")
+    for column in ("setting", "takes", "default", "in force"):
+        table.add_column(column)
+    for s in specs:
+        in_force = _text(s.value) + ("" if s.set_in_file else " (default)")
+        table.add_row(Text(s.name), Text(s.kind), Text(_text(s.default)), Text(in_force))
+    common.console.print()
+    common.console.print(table)
+
+
+def _reflow(doc: str) -> str:
+    """A docstring's wrapped lines joined into paragraphs, so the terminal can wrap them.
+
+    A blank line, or a line opening with a label such as ``Why:`` or ``Fix:``, starts a new one.
+    """
+    paragraphs: list[str] = []
+    joining = False
+    for line in doc.splitlines():
+        line = line.strip()
+        if not line:
+            paragraphs.append("")
+            joining = False
+        elif joining and not re.match(r"^[A-Z][\w -]{0,20}:\s", line):
+            paragraphs[-1] += " " + line
+        else:
+            paragraphs.append(line)
+            joining = True
+    return "\n".join(paragraphs).replace("``", "`")
+
+
+def _owner_emails(ctx: typer.Context) -> tuple[set[str], set[str]] | None:
+    """The mirror's owner e-mails and the inactive ones; None when there is no mirror or no owner.
+
+    Never creates a database: `roe rules --check` must not leave a roe.db behind.
+    """
+    from ..settings import sqlite_path
+
+    url = common.state(ctx).db_url
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        return None
+
+    from sqlalchemy import inspect, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..errors import ConfigError
+    from ..models import owners
+
+    engine = common.open_engine(ctx, migrate=False)
+    try:
+        if not inspect(engine).has_table("owners"):
+            return None
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(owners.c.email, owners.c.active).where(owners.c.email.is_not(None))
+            ).all()
+    except SQLAlchemyError as exc:
+        raise ConfigError(
+            f"Cannot read the owners from the mirror: {exc.__class__.__name__}.",
+            "Check --db / ROE_DB, or point it at no mirror to check the rules file alone.",
+        ) from None
+    finally:
+        engine.dispose()
+    if not rows:
+        return None
+    known = {email.strip().lower() for email, _ in rows}
+    active = {email.strip().lower() for email, is_active in rows if is_active}
+    return known, known - active  # inactive: no active owner has that e-mail anywhere
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def _check(ctx: typer.Context, as_json: bool) -> None:
+    from ..config import RulesFileError, check_people
+
+    path = common.state(ctx).rules_file
+    try:
+        config = common.load_config(ctx)
+        people = _owner_emails(ctx)
+        warnings = list(config.warnings)
+        if people is not None:
+            warnings += check_people(config, people[0], inactive_emails=people[1])
+    except RulesFileError as exc:
+        if not as_json:
+            raise
+        payload = {"rules_file": str(path), "valid": False,
+                   "problems": [_problem_json(p) for p in exc.problems]}
+        common.console.print_json(json.dumps(payload))
+        raise typer.Exit(exc.exit_code) from None
+
+    enabled = sum(1 for p in config.rules.values() if p.enabled)
+    summary = (
+        f"{path} is valid: {_plural(len(config.rules), 'rule')} ({enabled} enabled), "
+        f"{_plural(len(config.teams), 'team')}, "
+        f"{_plural(len(config.territories), 'territory', 'territories')}, "
+        f"{_plural(len(config.exceptions), 'exception')}"
+    )
+    if as_json:
+        payload = {
+            "rules_file": str(path), "valid": True, "sha256": config.sha256,
+            "rules": len(config.rules), "enabled": enabled, "teams": len(config.teams),
+            "territories": len(config.territories), "exceptions": len(config.exceptions),
+            "people_checked": people is not None,
+            "warnings": [_problem_json(p) for p in warnings],
+        }
+        common.console.print_json(json.dumps(payload))
+        return
+    common.console.print(summary, markup=False, soft_wrap=True)
+    if people is None:
+        common.console.print("People not checked: the mirror has no owners yet (run `roe sync` or "
+                             "`roe demo`, then check again).", markup=False)
+    else:
+        common.console.print(f"Every e-mail it names is an owner in the mirror "
+                             f"({_plural(len(config.emails_named()), 'mention')}).", markup=False)
+    for warning in warnings:
+        common.err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
+
+
+def _problem_json(problem) -> dict[str, Any]:
+    return {"file": problem.file, "line": problem.line, "column": problem.column,
+            "key": problem.key, "message": problem.message}
