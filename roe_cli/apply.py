@@ -1,0 +1,299 @@
+"""The apply engine: write an approved plan to the CRM exactly once, and say what happened.
+
+For each object type, the plan's changes go in windows of the connector's ``write_batch_size``
+(default 200). For each window:
+
+1. read the owners the CRM holds now (``connector.read_owners``);
+2. in one mirror transaction, journal every record of the window: ``drifted`` when its owner is no
+   longer the plan's ``expected`` (left untouched), ``failed`` with "not found" when the CRM no
+   longer has it, and ``sending`` for the records about to be written;
+3. send those in one ``connector.update_owners`` call;
+4. in one mirror transaction, journal each result as ``applied`` or ``failed``, and for applied
+   records set the mirror's owner and add an ``ownership_changes`` row with origin ``roe-apply``.
+
+The journal (``apply_journal``, keyed by plan hash and record) makes a re-run safe after a crash,
+a kill or a CRM error: records already ``applied``, ``drifted`` or ``failed`` are reported as
+before and never sent again; records left ``sending`` (the run died during the write) are read
+again: if the CRM now holds the new owner they are ``applied`` without another write, if it still
+holds the expected owner they are sent, otherwise they drifted.
+
+Records not settled when a CRM error stops the run are reported as ``sending`` (outcome unknown)
+or ``pending`` (not sent) in the results; running apply again finishes them.
+
+The results CSV (:func:`write_results`) has the columns ``object_type, object_id, expected, new,
+status, error, source, plan_hash``, UTF-8 with a BOM so Excel reads it right, with cells that
+Excel would run as formulas neutralized by a leading ``'``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from connectors.base import Connector, OwnerChange
+
+from .errors import CrmError, UsageError
+from .models import OWNED_TABLES, apply_journal, ownership_changes
+from .plans import RESULTS_COLUMNS, Change, Plan, _atomic_write, excel_safe, verify_approval
+from .sync import utcnow
+
+log = logging.getLogger(__name__)
+
+ORIGIN = "roe-apply"  # ownership_changes.origin of the changes roe itself wrote
+FINAL = ("applied", "drifted", "failed")
+DEFAULT_BATCH = 200
+
+
+@dataclass
+class RecordResult:
+    change: Change
+    status: str  # applied, drifted, failed; sending or pending when a CRM error stopped the run
+    error: str | None = None
+    earlier: bool = False  # settled by an earlier run of the same plan (from the journal)
+
+
+@dataclass
+class ApplyReport:
+    """What an apply did, record by record, and the calls it took."""
+
+    plan: Plan
+    results: dict[tuple[str, str], RecordResult] = field(default_factory=dict)
+    read_calls: int = 0  # CRM calls spent reading current owners (drift checks)
+    write_calls: int = 0  # CRM calls spent writing owners
+    sent: int = 0  # records sent to the CRM in this run
+    confirmed: int = 0  # records found written by an interrupted earlier run, not sent again
+    crm_error: CrmError | None = None
+
+    def ordered(self) -> list[RecordResult]:
+        """One result per change, in the plan's order."""
+        return [self.results.get(c.key) or RecordResult(c, "pending") for c in self.plan.changes]
+
+    def counts(self) -> Counter:
+        return Counter(r.status for r in self.ordered())
+
+    @property
+    def earlier(self) -> int:
+        return sum(1 for r in self.results.values() if r.earlier)
+
+    @property
+    def exit_code(self) -> int:
+        """3 on a CRM error, 1 when records failed or drifted, else 0 (see the spec)."""
+        if self.crm_error is not None:
+            return self.crm_error.exit_code
+        counts = self.counts()
+        return 1 if counts["failed"] or counts["drifted"] else 0
+
+
+def default_results_path(plan_path: str | Path) -> Path:
+    """``<plan>.results.csv`` beside the plan: ``plan.json`` -> ``plan.results.csv``."""
+    path = Path(plan_path)
+    return path.with_name(f"{path.stem}.results.csv")
+
+
+def apply_plan(
+    engine: Engine,
+    plan: Plan,
+    connector: Connector,
+    *,
+    on_progress: Callable[[int], None] | None = None,
+) -> ApplyReport:
+    """Write ``plan`` through ``connector``; see the module docstring. The caller holds the run lock.
+
+    Raises :class:`~roe_cli.errors.ConfigError` for a plan that is not approved or was changed.
+    A :class:`CrmError` does not raise: it stops the run and is kept in ``report.crm_error``, so the
+    caller can still write the results of what was settled.
+    """
+    verify_approval(engine, plan)
+    if connector.source != plan.source:
+        raise UsageError(f"{plan.name} is for {plan.source}, not {connector.source}.",
+                         f"Apply it with the {plan.source} connector.")
+    advance = on_progress or (lambda n=1: None)
+    report = ApplyReport(plan)
+    batch = max(1, int(getattr(connector, "write_batch_size", DEFAULT_BATCH) or DEFAULT_BATCH))
+    journal = _load_journal(engine, plan.hash)
+
+    pending: dict[str, list[Change]] = {}
+    for change in plan.changes:
+        status, error = journal.get(change.key, (None, None))
+        if status in FINAL:
+            report.results[change.key] = RecordResult(change, status, error, earlier=True)
+            advance(1)
+        else:
+            pending.setdefault(change.object_type, []).append(change)
+    run = _Run(engine, plan, connector, report, journal, advance)
+    try:
+        for object_type, changes in pending.items():
+            for start in range(0, len(changes), batch):
+                run.window(object_type, changes[start : start + batch])
+    except CrmError as exc:
+        report.crm_error = exc
+        log.warning("apply of %s stopped by a CRM error: %s", plan.hash[:12], exc.what)
+    for change in plan.changes:
+        if change.key not in report.results:
+            if journal.get(change.key, (None,))[0] == "sending":
+                report.results[change.key] = RecordResult(
+                    change, "sending", "sent, outcome unknown: run roe apply again to settle it")
+            else:
+                report.results[change.key] = RecordResult(change, "pending", "not sent")
+    return report
+
+
+def _load_journal(engine: Engine, plan_hash: str) -> dict[tuple[str, str], tuple[str, str | None]]:
+    with engine.connect() as conn:
+        return {
+            (row.object_type, row.object_id): (row.status, row.error)
+            for row in conn.execute(
+                select(apply_journal.c.object_type, apply_journal.c.object_id,
+                       apply_journal.c.status, apply_journal.c.error)
+                .where(apply_journal.c.plan_hash == plan_hash)
+            )
+        }
+
+
+class _Run:
+    """One apply run's state: the journal as it stands, and the report being filled."""
+
+    def __init__(self, engine, plan, connector, report, journal, advance):
+        self.engine = engine
+        self.plan = plan
+        self.connector = connector
+        self.report = report
+        self.journal = journal
+        self.advance = advance
+
+    def window(self, object_type: str, changes: list[Change]) -> None:
+        before = self.connector.api_calls()
+        try:
+            current = self.connector.read_owners(object_type, [c.object_id for c in changes])
+        finally:
+            self.report.read_calls += self.connector.api_calls() - before
+        settled: list[tuple[Change, str, str | None]] = []
+        to_send: list[Change] = []
+        for change in changes:
+            was_sending = self.journal.get(change.key, (None,))[0] == "sending"
+            if change.object_id not in current:
+                settled.append((change, "failed", "not found in the CRM (deleted or no access)"))
+                continue
+            owner = current[change.object_id]
+            if was_sending and owner == change.new:
+                settled.append((change, "applied", None))  # written by the interrupted run
+                self.report.confirmed += 1
+            elif owner == change.expected:
+                to_send.append(change)
+            elif owner == change.new:
+                settled.append((change, "drifted", "already owned by the new owner "
+                                                   "(changed outside this plan)"))
+            else:
+                settled.append((change, "drifted", f"owner is now {owner or 'nobody'}, the plan "
+                                                   f"expected {change.expected or 'nobody'}"))
+        with self.engine.begin() as conn:
+            self._journal(conn, [*settled, *((c, "sending", None) for c in to_send)])
+            self._mirror(conn, [c for c, status, _ in settled if status == "applied"])
+        for change, status, error in settled:
+            self.report.results[change.key] = RecordResult(change, status, error)
+        self.advance(len(settled))
+        if not to_send:
+            return
+
+        before = self.connector.api_calls()
+        try:
+            results = self.connector.update_owners(
+                object_type, [OwnerChange(object_type, c.object_id, c.new) for c in to_send])
+        finally:
+            self.report.write_calls += self.connector.api_calls() - before
+        self.report.sent += len(to_send)
+        if len(results) != len(to_send) or any(
+            r.object_id != c.object_id for r, c in zip(results, to_send, strict=False)
+        ):
+            # The records stay `sending`: a re-run reads them again and settles them.
+            raise CrmError(
+                f"The {self.plan.source} connector answered {len(results)} results for "
+                f"{len(to_send)} {object_type} changes, not one per change in order.",
+                "Run `roe apply` again: it re-reads these records and writes only what is missing.",
+            )
+        outcome = [(c, "applied" if r.ok else "failed", None if r.ok else (r.error or "refused"))
+                   for c, r in zip(to_send, results, strict=True)]
+        with self.engine.begin() as conn:
+            self._journal(conn, outcome)
+            self._mirror(conn, [c for c, status, _ in outcome if status == "applied"])
+        for change, status, error in outcome:
+            self.report.results[change.key] = RecordResult(change, status, error)
+        self.advance(len(outcome))
+
+    def _journal(self, conn: Connection, entries: Sequence[tuple[Change, str, str | None]]) -> None:
+        now = utcnow()
+        inserts, updates = [], []
+        for change, status, error in entries:
+            if change.key in self.journal:
+                updates.append({"p_type": change.object_type, "p_id": change.object_id,
+                                "p_status": status, "p_error": error, "p_now": now})
+            else:
+                inserts.append({
+                    "plan_hash": self.plan.hash, "source": self.plan.source,
+                    "object_type": change.object_type, "object_id": change.object_id,
+                    "expected": change.expected, "new": change.new, "status": status,
+                    "error": error, "updated_at": now,
+                })
+        if inserts:
+            conn.execute(apply_journal.insert(), inserts)
+        if updates:
+            conn.execute(
+                update(apply_journal)
+                .where(apply_journal.c.plan_hash == self.plan.hash,
+                       apply_journal.c.object_type == bindparam("p_type"),
+                       apply_journal.c.object_id == bindparam("p_id"))
+                .values(status=bindparam("p_status"), error=bindparam("p_error"),
+                        updated_at=bindparam("p_now")),
+                updates,
+            )
+        # Only once the transaction commits does the in-memory journal follow; a failed commit
+        # raises out of the run, and nothing is sent after it.
+        for change, status, error in entries:
+            self.journal[change.key] = (status, error)
+
+    def _mirror(self, conn: Connection, applied: Sequence[Change]) -> None:
+        if not applied:
+            return
+        now = utcnow()
+        by_type: dict[str, list[Change]] = {}
+        for change in applied:
+            by_type.setdefault(change.object_type, []).append(change)
+        for object_type, changes in by_type.items():
+            table = OWNED_TABLES[object_type]
+            conn.execute(
+                update(table)
+                .where(table.c.source == self.plan.source, table.c.id == bindparam("p_id"))
+                .values(owner_id=bindparam("p_owner")),
+                [{"p_id": c.object_id, "p_owner": c.new} for c in changes],
+            )
+        conn.execute(
+            ownership_changes.insert(),
+            [{"source": self.plan.source, "object_type": c.object_type, "object_id": c.object_id,
+              "old_owner_id": c.expected, "new_owner_id": c.new, "changed_at": now,
+              "origin": ORIGIN} for c in applied],
+        )
+
+
+def write_results(report: ApplyReport, path: str | Path) -> Path:
+    """Write the results CSV of ``report`` to ``path`` (atomically); see the module docstring."""
+    path = Path(path)
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(RESULTS_COLUMNS)
+    plan = report.plan
+    for result in report.ordered():
+        c = result.change
+        writer.writerow([excel_safe(v) for v in (
+            c.object_type, c.object_id, c.expected, c.new, result.status, result.error,
+            plan.source, plan.hash,
+        )])
+    _atomic_write(path, buffer.getvalue().encode("utf-8-sig"))
+    return path
