@@ -45,7 +45,14 @@ app = typer.Typer(
 app.callback()(common.global_options)
 
 # Each module registers its commands on `app` when imported.
-from .commands import db_cmd, demo_cmd, rules_cmd, sync_cmd, writeback_cmd  # noqa: E402,F401
+from .commands import (  # noqa: E402,F401
+    audit_cmd,
+    db_cmd,
+    demo_cmd,
+    rules_cmd,
+    sync_cmd,
+    writeback_cmd,
+)
 
 
 def main() -> None:

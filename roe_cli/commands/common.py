@@ -17,8 +17,13 @@ from rich.console import Console
 from ..errors import RoeError, redact
 from ..settings import database_url, rules_path
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+def _width(stream) -> int | None:
+    """Rich wraps at 80 columns when output is not a terminal; logs and pipes read better wider."""
+    return None if stream.isatty() or os.environ.get("COLUMNS") else 160
+
+
+console = Console(highlight=False, width=_width(sys.stdout))
+err_console = Console(stderr=True, highlight=False, width=_width(sys.stderr))
 
 
 @dataclass

@@ -1,0 +1,206 @@
+"""Reading findings back: filters, the JSON document shape, and waiving one.
+
+The fields of a finding, in this order, are the contract of ``--format json`` (see the spec) and
+the columns of ``roe export findings``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.engine import Engine
+
+from .errors import UsageError
+from .models import accounts, audit_runs, contacts, findings, opportunities, owners, waivers
+from .rules import REGISTRY, SEVERITY_RANK
+from .sync import utcnow
+
+FIELDS = (
+    "id", "rule", "name", "severity", "status", "source", "object_type", "object_id",
+    "object_name", "account_id", "owner_id", "owner_email", "suggested_owner_id",
+    "suggested_owner_email", "related_user_id", "related_user_email", "first_seen", "last_seen",
+    "details",
+)
+STATUSES = ("open", "waived", "resolved")
+
+
+@dataclass
+class FindingFilter:
+    """Which findings to list. Empty means no restriction."""
+
+    rules: list[str] = field(default_factory=list)
+    severities: list[str] = field(default_factory=list)  # at least this severity when one is given
+    statuses: list[str] = field(default_factory=list)
+    owner: str | None = None  # an owner id or e-mail
+    source: str | None = None
+    run_id: int | None = None  # seen in this run
+    new_only: bool = False  # first seen in the latest run (or in run_id)
+
+    def validate(self) -> None:
+        unknown = [c for c in self.rules if c.upper() not in REGISTRY]
+        if unknown:
+            raise UsageError(f"Unknown rule code(s): {', '.join(unknown)}.",
+                             f"Rule codes are {', '.join(REGISTRY)}.")
+        bad = [s for s in self.severities if s not in SEVERITY_RANK]
+        if bad:
+            raise UsageError(f"Unknown severity {', '.join(bad)}.", "Use low, medium or high.")
+        bad = [s for s in self.statuses if s not in STATUSES]
+        if bad:
+            raise UsageError(f"Unknown status {', '.join(bad)}.", "Use open, waived or resolved.")
+
+
+def latest_run_id(engine: Engine) -> int | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(func.max(audit_runs.c.id)).where(audit_runs.c.status == "done")
+        ).scalar()
+
+
+def _iso(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds") + "Z"
+    return str(value)
+
+
+def iter_findings(engine: Engine, flt: FindingFilter) -> Iterator[dict]:
+    """Findings matching ``flt``, as dicts with :data:`FIELDS` (plus ``owner_name`` and
+    ``account_name`` for exports), most severe first. Streams: fine for millions of rows."""
+    flt.validate()
+    f = findings
+    owner = owners.alias("owner")
+    suggested = owners.alias("suggested")
+    related = owners.alias("related")
+    acc = accounts.alias("acc")
+    obj_acc, obj_con, obj_opp = accounts.alias("obj_acc"), contacts.alias("obj_con"), opportunities.alias("obj_opp")
+    object_name = case(
+        (f.c.object_type == "account", obj_acc.c.name),
+        (f.c.object_type == "contact", obj_con.c.name),
+        (f.c.object_type == "opportunity", obj_opp.c.name),
+    )
+    severity_rank = case(*((f.c.severity == s, r) for s, r in SEVERITY_RANK.items()), else_=0)
+
+    def on(alias, id_col):
+        return and_(alias.c.source == f.c.source, alias.c.id == id_col)
+
+    stmt = (
+        select(
+            f.c.id, f.c.rule, f.c.severity, f.c.status, f.c.source, f.c.object_type, f.c.object_id,
+            object_name.label("object_name"), f.c.account_id, f.c.owner_id,
+            owner.c.email.label("owner_email"), owner.c.name.label("owner_name"),
+            f.c.suggested_owner_id, suggested.c.email.label("suggested_owner_email"),
+            f.c.related_user_id, related.c.email.label("related_user_email"),
+            acc.c.name.label("account_name"), f.c.first_seen, f.c.last_seen, f.c.details,
+        )
+        .select_from(f)
+        .outerjoin(owner, on(owner, f.c.owner_id))
+        .outerjoin(suggested, on(suggested, f.c.suggested_owner_id))
+        .outerjoin(related, on(related, f.c.related_user_id))
+        .outerjoin(acc, on(acc, f.c.account_id))
+        .outerjoin(obj_acc, and_(f.c.object_type == "account", on(obj_acc, f.c.object_id)))
+        .outerjoin(obj_con, and_(f.c.object_type == "contact", on(obj_con, f.c.object_id)))
+        .outerjoin(obj_opp, and_(f.c.object_type == "opportunity", on(obj_opp, f.c.object_id)))
+        .order_by(severity_rank.desc(), f.c.rule, f.c.source, f.c.object_type, f.c.object_id, f.c.related_user_id)
+    )
+    if flt.rules:
+        stmt = stmt.where(f.c.rule.in_([c.upper() for c in flt.rules]))
+    if flt.severities:
+        floor = min(SEVERITY_RANK[s] for s in flt.severities)
+        stmt = stmt.where(severity_rank >= floor)
+    if flt.statuses:
+        stmt = stmt.where(f.c.status.in_(flt.statuses))
+    if flt.source:
+        stmt = stmt.where(f.c.source == flt.source)
+    if flt.owner:
+        who = flt.owner.strip()
+        stmt = stmt.where(or_(f.c.owner_id == who, func.lower(owner.c.email) == who.lower()))
+    run_id = flt.run_id
+    if flt.new_only and run_id is None:
+        run_id = latest_run_id(engine)
+    if run_id is not None:
+        stmt = stmt.where(f.c.last_run_id == run_id)
+        if flt.new_only:
+            stmt = stmt.where(f.c.first_run_id == run_id)
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=2000).execute(stmt)
+        for row in result.mappings():
+            item = {
+                "id": row["id"],
+                "rule": row["rule"],
+                "name": REGISTRY[row["rule"]].name if row["rule"] in REGISTRY else row["rule"],
+                "severity": row["severity"],
+                "status": row["status"],
+                "source": row["source"],
+                "object_type": row["object_type"],
+                "object_id": row["object_id"],
+                "object_name": row["object_name"],
+                "account_id": row["account_id"],
+                "owner_id": row["owner_id"],
+                "owner_email": row["owner_email"],
+                "suggested_owner_id": row["suggested_owner_id"],
+                "suggested_owner_email": row["suggested_owner_email"],
+                "related_user_id": row["related_user_id"] or None,
+                "related_user_email": row["related_user_email"] if row["related_user_id"] else None,
+                "first_seen": _iso(row["first_seen"]),
+                "last_seen": _iso(row["last_seen"]),
+                "details": json.loads(row["details"]) if row["details"] else {},
+                "owner_name": row["owner_name"],
+                "account_name": row["account_name"],
+            }
+            yield item
+
+
+def document(run_id: int | None, as_of: datetime | None, summary: dict, items: Iterable[dict]) -> dict:
+    """The ``--format json`` document of ``audit`` and ``findings``."""
+    return {
+        "run_id": run_id,
+        "as_of": _iso(as_of),
+        "summary": summary,
+        "findings": [{k: item[k] for k in FIELDS} for item in items],
+    }
+
+
+def waive(
+    engine: Engine, finding_id: int, reason: str, approved_by: str, until: date | None
+) -> dict:
+    """Waive one finding until ``until`` (inclusive; None: no end). Returns the waiver."""
+    if not reason.strip():
+        raise UsageError("A waiver needs a reason.", "Pass --reason '...' saying why the finding is accepted.")
+    if not approved_by.strip():
+        raise UsageError("A waiver needs an approver.", "Pass --by with who approved it.")
+    now = utcnow()
+    if until is not None and until < now.date():
+        raise UsageError(f"The waiver would already have expired ({until}).", "Give --until today or later.")
+    with engine.begin() as conn:
+        row = conn.execute(select(findings).where(findings.c.id == finding_id)).mappings().first()
+        if row is None:
+            raise UsageError(f"No finding with id {finding_id}.", "List them with `roe findings`.")
+        values = {
+            "rule": row["rule"], "source": row["source"], "object_type": row["object_type"],
+            "object_id": row["object_id"], "related_user_id": row["related_user_id"] or "",
+            "reason": reason.strip(), "approved_by": approved_by.strip(), "expires": until,
+            "created_at": now, "origin": "cli",
+        }
+        conn.execute(waivers.insert().values(**values))
+        if row["status"] == "open":
+            conn.execute(findings.update().where(findings.c.id == finding_id).values(status="waived"))
+    return {**values, "finding_id": finding_id}
+
+
+def run_summary(engine: Engine, run_id: int | None) -> tuple[datetime | None, dict]:
+    """The stored as-of time and summary of a run (the latest when ``run_id`` is None)."""
+    with engine.connect() as conn:
+        stmt = select(audit_runs.c.id, audit_runs.c.as_of, audit_runs.c.summary).where(audit_runs.c.status == "done")
+        stmt = stmt.where(audit_runs.c.id == run_id) if run_id else stmt.order_by(audit_runs.c.id.desc())
+        row = conn.execute(stmt.limit(1)).first()
+    if row is None:
+        return None, {}
+    return row.as_of, json.loads(row.summary or "{}")
+
+
+__all__ = ["FIELDS", "FindingFilter", "document", "iter_findings", "latest_run_id", "run_summary", "waive"]
