@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -12,12 +12,12 @@ from ..cli import app
 from . import common
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
 
 
-class FailOn(str, Enum):
+class FailOn(StrEnum):
     low = "low"
     medium = "medium"
     high = "high"

@@ -17,6 +17,7 @@ from rich.console import Console
 from ..errors import RoeError, redact
 from ..settings import database_url, rules_path
 
+
 def _width(stream) -> int | None:
     """Rich wraps at 80 columns when output is not a terminal; logs and pipes read better wider."""
     return None if stream.isatty() or os.environ.get("COLUMNS") else 160
