@@ -482,7 +482,8 @@ def _sources_in_mirror(conn: Connection) -> list[str]:
     return sorted(conn.execute(select(owners.c.source).distinct()).scalars())
 
 
-def _pick_source(conn: Connection, source: str | None, candidates: Iterable[str] | None = None) -> str:
+def _pick_source(conn: Connection, source: str | None, candidates: Iterable[str] | None = None,
+                 what: str = "The mirror holds") -> str:
     """``source`` if given, else the only source among ``candidates`` (default: the mirror's)."""
     if source:
         if source not in SOURCES:
@@ -494,7 +495,7 @@ def _pick_source(conn: Connection, source: str | None, candidates: Iterable[str]
     if not found:
         raise UsageError("The mirror holds no CRM data.",
                          "Run `roe sync --source ...` (or `roe demo`) first.")
-    raise UsageError(f"This would mix sources ({', '.join(found)}); a plan covers one source.",
+    raise UsageError(f"{what} several sources ({', '.join(found)}); a plan covers one source.",
                      "Pass --source salesforce, hubspot or demo.")
 
 
@@ -530,7 +531,8 @@ def build_from_findings(engine: Engine, rules: Sequence[str], *, source: str | N
         if source:
             query = query.where(findings.c.source == source)
         rows = conn.execute(query.order_by(findings.c.id)).all()
-        source = _pick_source(conn, source, {r.source for r in rows} if rows else None)
+        source = _pick_source(conn, source, {r.source for r in rows} if rows else None,
+                              "The findings span" if rows else "The mirror holds")
         plan = _new_plan(source, {"kind": "findings", "rules": codes}, created_by)
         result = BuildResult(plan)
         directory = _Directory(conn, source)
@@ -601,7 +603,8 @@ def build_transfer(engine: Engine, from_owner: str, to_owner: str, *,
     with engine.connect() as conn:
         if not source:
             sources = [s for s in _sources_in_mirror(conn) if _Directory(conn, s).find(from_owner)[0]]
-            source = _pick_source(conn, None, sources) if sources else _pick_source(conn, None)
+            source = _pick_source(conn, None, sources or None,
+                                  f"{from_owner!r} is a user in" if sources else "The mirror holds")
         source = _pick_source(conn, source)
         directory = _Directory(conn, source)
         old, problem = directory.find(from_owner)
