@@ -791,6 +791,13 @@ class _Loader:
             model = schema if isinstance(schema, type) and issubclass(schema, BaseModel) else None
             errors = exc.errors(include_url=False)
             locs = [tuple(e["loc"]) for e in errors]
+            # A misspelt key also leaves its right spelling missing: report the misspelling only.
+            misspelt = set()
+            for err in errors:
+                if err["type"] == "extra_forbidden":
+                    loc = tuple(err["loc"])
+                    for key in did_you_mean(str(loc[-1]), _allowed_keys(model, loc[:-1]) or []):
+                        misspelt.add(loc[:-1] + (key,))
             for err in errors:
                 loc = tuple(p for p in err["loc"] if p != "[key]")
                 if err["type"] == "too_short" and any(
@@ -798,6 +805,8 @@ class _Loader:
                     for other in locs
                 ):
                     continue  # an empty list left by its own bad items: those are reported
+                if err["type"] == "missing" and tuple(err["loc"]) in misspelt:
+                    continue
                 self._problem(prefix + loc, _error_message(err, model, loc, secret))
             return None
 
@@ -883,15 +892,22 @@ class _Loader:
 
     def _territories(self, entries: tuple, raw_teams: Any, teams: list[Team]) -> list[Territory]:
         # Names of every team written down, valid or not, so one bad team gives one error.
-        team_names = [t.get("name").strip() for t in (raw_teams or [])
-                      if isinstance(t, dict) and isinstance(t.get("name"), str)]
+        team_names = list(dict.fromkeys(
+            t.get("name").strip() for t in (raw_teams or [])
+            if isinstance(t, dict) and isinstance(t.get("name"), str)
+        ))
+        # A team whose name is missing or misspelt may be the one a territory names: say nothing
+        # about territories' teams then, rather than a second error for the same mistake.
+        names_known = isinstance(raw_teams, list) and all(
+            isinstance(t, dict) and isinstance(t.get("name"), str) for t in raw_teams)
         members = {t.name: set(t.members) for t in teams}
         territories: list[Territory] = []
         seen: dict[str, int] = {}
         for i, entry in enumerate(entries):
             territory = self._validate(Territory, _tuplify(entry), ("territories", i))
             team = entry.get("team")
-            if isinstance(team, str) and team.strip() and team.strip() not in team_names:
+            if (isinstance(team, str) and team.strip() and team.strip() not in team_names
+                    and (names_known or raw_teams is None)):
                 if team_names:
                     hint = _suggest(team.strip(), team_names) or f"; the teams are {_or_list(team_names)}"
                 else:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from ..cli import app
-from ..errors import UsageError
+from ..errors import RoeError, UsageError
 from . import common
 
 
@@ -54,12 +54,29 @@ def rules(
     if check and explain:
         raise UsageError("--check and --explain do not go together.", "Use one of them.")
     as_json = output_format is Format.json
-    if explain is not None:
-        _explain(ctx, explain, as_json)
-    elif check:
-        _check(ctx, as_json)
-    else:
-        _list(ctx, as_json)
+    try:
+        if explain is not None:
+            _explain(ctx, explain, as_json)
+        elif check:
+            _check(ctx, as_json)
+        else:
+            _list(ctx, as_json)
+    except RoeError as exc:
+        _print_error(exc)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _print_error(exc: RoeError) -> None:
+    """Like the CLI's own error output, but each problem on one unwrapped line, taken literally.
+
+    Problems read ``file:100: key: ...``; printed as rich markup, ``:100:`` would turn into an
+    emoji and ``[rules.OWN004]`` would vanish as a style tag.
+    """
+    from rich.text import Text
+
+    common.err_console.print(Text.assemble(("Error:", "bold red"), " ", exc.what), soft_wrap=True)
+    if exc.todo:
+        common.err_console.print(Text(f"  {exc.todo}"), soft_wrap=True)
 
 
 def _jsonable(value: Any) -> Any:
