@@ -104,7 +104,8 @@ def _build(builder, *args, **kwargs):
     from ..plans import PlanInputError
 
     try:
-        return builder(*args, **kwargs)
+        with common.progress_bar("Planning", None):
+            return builder(*args, **kwargs)
     except PlanInputError as exc:
         _print_input_error(exc)
         raise typer.Exit(exc.exit_code) from None
