@@ -20,6 +20,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/roe --db $(DEMO_DB) demo --accounts $(DEMO_ACCOUNTS) --seed 42
 	$(BIN)/roe --db $(DEMO_DB) db status
+	$(BIN)/roe --db $(DEMO_DB) audit --fail-on never
+	$(BIN)/roe --db $(DEMO_DB) export findings -o findings.csv
+	@echo "Findings exported to $(CURDIR)/findings.csv (UTF-8 with BOM, opens in Excel)."
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

@@ -49,8 +49,11 @@ from .commands import (  # noqa: E402,F401
     audit_cmd,
     db_cmd,
     demo_cmd,
+    export_cmd,
+    findings_cmd,
     rules_cmd,
     sync_cmd,
+    waive_cmd,
     writeback_cmd,
 )
 

@@ -68,9 +68,8 @@ def _iso(value) -> str | None:
     return str(value)
 
 
-def iter_findings(engine: Engine, flt: FindingFilter) -> Iterator[dict]:
-    """Findings matching ``flt``, as dicts with :data:`FIELDS` (plus ``owner_name`` and
-    ``account_name`` for exports), most severe first. Streams: fine for millions of rows."""
+def _query(engine: Engine, flt: FindingFilter):
+    """The SELECT behind :func:`iter_findings` and :func:`count_findings`."""
     flt.validate()
     f = findings
     owner = owners.alias("owner")
@@ -126,6 +125,20 @@ def iter_findings(engine: Engine, flt: FindingFilter) -> Iterator[dict]:
         stmt = stmt.where(f.c.last_run_id == run_id)
         if flt.new_only:
             stmt = stmt.where(f.c.first_run_id == run_id)
+    return stmt
+
+
+def count_findings(engine: Engine, flt: FindingFilter) -> int:
+    """How many findings :func:`iter_findings` would yield for ``flt``."""
+    stmt = _query(engine, flt).order_by(None)
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+
+
+def iter_findings(engine: Engine, flt: FindingFilter) -> Iterator[dict]:
+    """Findings matching ``flt``, as dicts with :data:`FIELDS` (plus ``owner_name`` and
+    ``account_name`` for exports), most severe first. Streams: fine for millions of rows."""
+    stmt = _query(engine, flt)
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=2000).execute(stmt)
         for row in result.mappings():
@@ -189,7 +202,8 @@ def waive(
         conn.execute(waivers.insert().values(**values))
         if row["status"] == "open":
             conn.execute(findings.update().where(findings.c.id == finding_id).values(status="waived"))
-    return {**values, "finding_id": finding_id}
+    status = "waived" if row["status"] == "open" else row["status"]
+    return {**values, "finding_id": finding_id, "finding_status": status}
 
 
 def run_summary(engine: Engine, run_id: int | None) -> tuple[datetime | None, dict]:
@@ -203,4 +217,4 @@ def run_summary(engine: Engine, run_id: int | None) -> tuple[datetime | None, di
     return row.as_of, json.loads(row.summary or "{}")
 
 
-__all__ = ["FIELDS", "FindingFilter", "document", "iter_findings", "latest_run_id", "run_summary", "waive"]
+__all__ = ["FIELDS", "FindingFilter", "count_findings", "document", "iter_findings", "latest_run_id", "run_summary", "waive"]

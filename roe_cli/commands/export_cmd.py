@@ -1,0 +1,170 @@
+"""``roe export findings|kpi|runs``: write findings, leading indicators and run history to a file.
+
+The work is done in :mod:`roe_cli.export`; this module parses options and prints what it wrote.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..cli import app
+from . import common
+from .findings_cmd import (
+    DEFAULT_STATUS,
+    NewOpt,
+    OwnerOpt,
+    RuleOpt,
+    SeverityOpt,
+    SourceOpt,
+    StatusOpt,
+    finding_filter,
+    require_run,
+)
+
+export_app = typer.Typer(
+    help=(
+        "Export findings, leading indicators (activity per rep) or the audit history to CSV, "
+        "XLSX, Parquet or JSON.\n\n"
+        "Example: roe export findings -o findings.xlsx --severity high"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+app.add_typer(export_app, name="export")
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+    parquet = "parquet"
+    json = "json"
+    jsonl = "jsonl"
+
+
+class Period(StrEnum):
+    week = "week"
+    month = "month"
+    quarter = "quarter"
+
+
+class RunsBy(StrEnum):
+    rule = "rule"
+    owner = "owner"
+
+
+OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="The file to write (replaced atomically).")]
+FormatOpt = Annotated[
+    ExportFormat | None,
+    typer.Option(
+        "--format",
+        help=(
+            "csv (UTF-8 with BOM, opens in Excel with accents intact; cells a spreadsheet would run "
+            "as a formula get a leading '), xlsx, parquet, json (an array) or jsonl (one object a "
+            "line). Default: from the file's extension."
+        ),
+    ),
+]
+
+
+def _format(output: Path, fmt: ExportFormat | None) -> str:
+    from ..export import format_for
+
+    return format_for(output, fmt.value if fmt else None)
+
+
+def _done(result, what: str) -> None:
+    common.console.print(f"Wrote {result.rows:,} {what} to {result.path} ({result.format}).",
+                         markup=False, highlight=False)
+
+
+@export_app.command("findings")
+def export_findings_command(
+    ctx: typer.Context,
+    output: OutputOpt,
+    fmt: FormatOpt = None,
+    rule: RuleOpt = None,
+    severity: SeverityOpt = None,
+    owner: OwnerOpt = None,
+    status: StatusOpt = DEFAULT_STATUS,
+    source: SourceOpt = None,
+    new: NewOpt = False,
+) -> None:
+    """Write findings to a file: one row per finding, the filters of `roe findings`.
+
+    Columns: the fields of `roe findings --format json` (details as a JSON string in CSV, XLSX
+    and Parquet), then owner_name and account_name. Times are UTC. Streams, so millions of
+    findings export in constant memory; the file appears only once complete.
+
+    Example: roe export findings -o findings.csv --status open --rule OWN001,OWN002
+    """
+    from ..export import export_findings
+    from ..findings import count_findings
+
+    kind = _format(output, fmt)
+    engine = common.open_engine(ctx)
+    flt = finding_filter(rule, severity, owner, status, source, new)
+    require_run(engine)
+    total = count_findings(engine, flt) if common.interactive() else None
+    with common.progress_bar(f"Exporting findings to {output.name}", total) as advance:
+        result = export_findings(engine, flt, output, kind, on_batch=advance)
+    _done(result, "finding(s)")
+
+
+@export_app.command("kpi")
+def export_kpi_command(
+    ctx: typer.Context,
+    output: OutputOpt,
+    fmt: FormatOpt = None,
+    period: Annotated[Period, typer.Option("--period", help="Roll activities up by ISO week, month or quarter.")] = Period.week,
+    since: Annotated[str | None, typer.Option("--since", help="First day to count (YYYY-MM-DD, UTC).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Last day to count, inclusive (YYYY-MM-DD, UTC).")] = None,
+    source: SourceOpt = None,
+) -> None:
+    """Write the leading indicators: activities per owner per week (or month, quarter), by kind.
+
+    One row per owner and period with the owner's e-mail, name, roe role (from rules.toml),
+    CRM role and team, the number of live activities, and the count of each kind (call,
+    meeting, email, task, note, event, other). Active owners get a row for every period of the
+    span, zeros included, so a quiet week shows. The span is --since to --until, by default the
+    first to the last activity. Counted in the database (one GROUP BY).
+
+    Example: roe export kpi -o activity.xlsx --period month --since 2026-01-01
+    """
+    from ..export import export_kpi
+    from ..timeparse import parse_date
+
+    kind = _format(output, fmt)
+    first = parse_date(since, "--since date") if since else None
+    last = parse_date(until, "--until date") if until else None
+    engine = common.open_engine(ctx)
+    config = common.load_config(ctx) if common.state(ctx).rules_file.exists() else None
+    result = export_kpi(engine, output, kind, config=config, period=period.value, since=first,
+                        until=last, source=source)
+    _done(result, f"owner-{period.value} row(s)")
+
+
+@export_app.command("runs")
+def export_runs_command(
+    ctx: typer.Context,
+    output: OutputOpt,
+    fmt: FormatOpt = None,
+    by: Annotated[RunsBy, typer.Option("--by", help="One row per run and rule, or per run and owner.")] = RunsBy.rule,
+) -> None:
+    """Write the findings trend: for every audit run, open, waived, new and resolved counts.
+
+    Per rule (rule, name, severity, open, waived, new, reopened, resolved) or, with --by owner,
+    per owner (open, waived, new): the feedback loop over time, oldest run first.
+
+    Example: roe export runs -o trend.csv --by rule
+    """
+    from ..export import export_runs
+
+    kind = _format(output, fmt)
+    engine = common.open_engine(ctx)
+    require_run(engine)
+    result = export_runs(engine, output, kind, by.value)
+    _done(result, f"run-{by.value} row(s)")
