@@ -692,6 +692,8 @@ _KINDS = {
     "int_parsing": "a whole number",
     "int_from_float": "a whole number",
     "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_parsing": "true or false",
     "bool_type": "true or false",
     "string_type": "text in quotes",
     "tuple_type": "a list",
@@ -731,7 +733,8 @@ def _error_message(err: Mapping[str, Any], model: type[BaseModel] | None, loc: t
     if kind == "extra_forbidden":
         key = str(loc[-1])
         if any(w in key.lower() for w in _CREDENTIAL_WORDS):
-            return (f"unknown key '{key}': credentials are read only from the environment, "
+            # (worded so that redact() does not take it for a "password: ..." pair)
+            return (f"unknown key '{key}'; credentials are read only from the environment, "
                     "never from the rules file (see the README)")
         allowed = _allowed_keys(model, loc[:-1]) or []
         return f"unknown key '{key}'{_suggest(key, allowed, list_all_up_to=12)}"
@@ -748,6 +751,9 @@ def _error_message(err: Mapping[str, Any], model: type[BaseModel] | None, loc: t
         if kind in ("tuple_type", "list_type") and isinstance(value, str) and not secret:
             text += f": write [\"{value}\"]"
         return text
+    if kind == "string_pattern_mismatch":
+        shown = "the value" if secret else _describe_value(value)
+        return f"{shown} does not have the required form {ctx.get('pattern')}"
     if kind in ("too_short", "string_too_short"):
         return "must not be empty"
     if kind == "greater_than":

@@ -458,6 +458,25 @@ def test_hubspot_table_is_validated_by_the_connector_settings():
     assert "pat-na1" not in str(info.value)
 
 
+def test_salesforce_table_is_validated_by_the_connector_settings():
+    settings = pytest.importorskip("connectors.salesforce.settings")
+    config = parse_rules('[salesforce]\nlifecycle_stage_field = "Lifecycle_Stage__c"\n')
+    assert isinstance(config.salesforce, settings.SalesforceSettings)
+    assert config.salesforce.lifecycle_stage_field == "Lifecycle_Stage__c"
+
+    text = ('[salesforce]\nlifecycle_stage_field = "Lifecycle Stage"\ntimeout_seconds = "soon"\n'
+            'password = "hunter2-secret"\n')
+    with pytest.raises(RulesFileError) as info:
+        parse_rules(text)
+    by_key = {p.key: p for p in info.value.problems}
+    assert set(by_key) == {"salesforce.lifecycle_stage_field", "salesforce.timeout_seconds",
+                           "salesforce.password"}
+    assert [by_key[k].line for k in sorted(by_key)] == [2, 4, 3]
+    assert "expected a number" in by_key["salesforce.timeout_seconds"].message
+    assert "read only from the environment" in by_key["salesforce.password"].message
+    assert "hunter2" not in str(info.value)
+
+
 def test_connector_table_uses_a_settings_model_when_there_is_one(monkeypatch):
     class FakeSettings(BaseModel):
         model_config = ConfigDict(extra="forbid")
