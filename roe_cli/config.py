@@ -821,7 +821,7 @@ class _Loader:
     def load(self) -> RulesConfig:
         sha256 = hashlib.sha256(self.data).hexdigest()
         try:
-            text = self.data.decode("utf-8")
+            text = self.data.decode("utf-8-sig")  # Notepad may start the file with a BOM
         except UnicodeDecodeError as exc:
             line = self.data[: exc.start].count(b"\n") + 1
             raise RulesFileError(self.file, [Problem(

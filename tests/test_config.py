@@ -542,3 +542,11 @@ def test_did_you_mean():
     assert did_you_mean("own001", list(REGISTRY)) == ["OWN001"]
     assert did_you_mean("OWN007", list(REGISTRY)) == []  # equally close to six codes: no guess
     assert did_you_mean("zzz", ["low", "high"]) == []
+
+
+def test_windows_line_endings_and_a_byte_order_mark(tmp_path):
+    text = edited("window_days = 30", "windw_days = 30")
+    path = tmp_path / "rules.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    (problem,) = problems_of(path)
+    assert (problem.key, problem.line) == ("rules.OWN004.windw_days", line_of(text, "windw_days"))
