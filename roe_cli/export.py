@@ -22,6 +22,7 @@ Times are UTC throughout.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -228,14 +229,21 @@ def _write_xlsx(path: Path, columns: list[Column], batches, on_batch, sheet: str
 
     ws = new_sheet()
     n = 0
-    for batch in batches:
-        for row in batch:
-            if state["rows"] >= XLSX_MAX_ROWS:
-                ws = new_sheet()
-            ws.append([cell(ws, row.get(c.name), c.kind) for c in columns])
-            state["rows"] += 1
-            n += 1
-        on_batch(len(batch))
+    try:
+        for batch in batches:
+            for row in batch:
+                if state["rows"] >= XLSX_MAX_ROWS:
+                    ws = new_sheet()
+                ws.append([cell(ws, row.get(c.name), c.kind) for c in columns])
+                state["rows"] += 1
+                n += 1
+            on_batch(len(batch))
+    except BaseException:
+        # Saving is openpyxl's only public way to close its own temporary sheet files; the
+        # half-written result goes to our temporary file, which the caller deletes.
+        with contextlib.suppress(Exception):
+            wb.save(path)
+        raise
     close_sheet()
     wb.save(path)
     return n

@@ -1,0 +1,399 @@
+"""`roe export findings|kpi|runs`: files read back with pandas and compared with the audit's JSON
+and with counts taken straight from the database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from datetime import date, datetime, timedelta
+
+import openpyxl
+import pandas as pd
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql
+from typer.testing import CliRunner
+
+from roe_cli import export
+from roe_cli.cli import app
+from roe_cli.db import open_database
+from roe_cli.findings import FIELDS
+from roe_cli.models import accounts, activities, contacts, owners
+
+from .conftest import RULES
+
+AS_OF = "2026-11-01"
+COLUMNS = [*FIELDS, "owner_name", "account_name"]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A 300-account demo org audited once as of 2026-11-01, built once for the module."""
+    path = tmp_path_factory.mktemp("template") / "mirror.db"
+    runner = CliRunner()
+    base = ["--db", f"sqlite:///{path}", "--rules", str(RULES)]
+    for args in (["demo", "--accounts", "300", "--as-of", AS_OF],
+                 ["audit", "--as-of", AS_OF, "--fail-on", "never"]):
+        res = runner.invoke(app, [*base, *args], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+    return path
+
+
+@pytest.fixture
+def org(template, tmp_path, db_url):
+    """This test's mirror: a copy of the template (the `roe` fixture's database)."""
+    src, dst = sqlite3.connect(template), sqlite3.connect(tmp_path / "mirror.db")
+    src.backup(dst)
+    src.close()
+    dst.close()
+    eng = open_database(db_url)
+    yield eng
+    eng.dispose()
+
+
+def audit_json(roe) -> dict:
+    result = roe("audit", "--as-of", AS_OF, "--format", "json", "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def export_ok(roe, *args) -> str:
+    result = roe("export", *args)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def read_back(path) -> list[dict]:
+    """The file's rows as dicts of text (None for empty), whatever the format."""
+    suffix = path.suffix
+    if suffix == ".csv":
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        return [{k: (v if v != "" else None) for k, v in row.items()} for row in frame.to_dict("records")]
+    if suffix == ".xlsx":
+        frame = pd.read_excel(path, dtype=object)
+    else:
+        frame = pd.read_parquet(path)
+    rows = []
+    for row in frame.to_dict("records"):
+        out = {}
+        for k, v in row.items():
+            if v is None or (not isinstance(v, str) and pd.isna(v)):
+                out[k] = None
+            elif isinstance(v, pd.Timestamp | datetime):
+                out[k] = pd.Timestamp(v).strftime("%Y-%m-%dT%H:%M:%SZ")
+            else:
+                out[k] = str(v)
+        rows.append(out)
+    return rows
+
+
+def as_text(finding: dict) -> dict:
+    """A finding of the audit JSON as the text an export holds."""
+    out = {}
+    for k, v in finding.items():
+        if k == "details":
+            out[k] = v
+        else:
+            out[k] = None if v is None else str(v)
+    return out
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".parquet"])
+def test_findings_export_matches_the_audit_json(roe, org, tmp_path, suffix):
+    audit = audit_json(roe)
+    target = tmp_path / f"findings{suffix}"
+    out = export_ok(roe, "findings", "-o", str(target))
+    assert f"Wrote {len(audit['findings'])} finding(s)" in out
+    rows = read_back(target)
+    assert list(rows[0]) == COLUMNS
+    assert len(rows) == len(audit["findings"])
+    with org.connect() as conn:
+        names = {
+            (a.id): a.name for a in conn.execute(select(accounts.c.id, accounts.c.name))
+        }
+        owner_names = {o.id: o.name for o in conn.execute(select(owners.c.id, owners.c.name))}
+    for row, finding in zip(rows, audit["findings"], strict=True):
+        details = json.loads(row.pop("details"))
+        assert details == finding["details"]
+        expected = as_text({k: v for k, v in finding.items() if k != "details"})
+        assert {k: row[k] for k in expected} == expected
+        assert row["account_name"] == names.get(finding["account_id"])
+        assert row["owner_name"] == owner_names.get(finding["owner_id"])
+
+
+def test_json_and_jsonl_exports_carry_the_same_findings(roe, org, tmp_path):
+    audit = audit_json(roe)
+    export_ok(roe, "findings", "-o", str(tmp_path / "f.json"))
+    export_ok(roe, "findings", "-o", str(tmp_path / "f.jsonl"))
+    export_ok(roe, "findings", "-o", str(tmp_path / "f.txt"), "--format", "jsonl")
+    as_array = json.loads((tmp_path / "f.json").read_text(encoding="utf-8"))
+    as_lines = [json.loads(line) for line in (tmp_path / "f.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert as_array == as_lines
+    assert (tmp_path / "f.txt").read_text(encoding="utf-8") == (tmp_path / "f.jsonl").read_text(encoding="utf-8")
+    assert [{k: f[k] for k in FIELDS} for f in as_array] == audit["findings"]
+    assert pd.read_json(tmp_path / "f.jsonl", lines=True).shape == (len(audit["findings"]), len(COLUMNS))
+
+
+def test_export_takes_the_filters_of_roe_findings(roe, org, tmp_path):
+    listed = json.loads(roe("findings", "--rule", "OWN002", "--severity", "high", "--format", "json").stdout)
+    target = tmp_path / "own002.csv"
+    export_ok(roe, "findings", "-o", str(target), "--rule", "OWN002", "--severity", "high")
+    rows = read_back(target)
+    assert rows and {r["rule"] for r in rows} == {"OWN002"}
+    assert [int(r["id"]) for r in rows] == [f["id"] for f in listed["findings"]]
+    owner = rows[0]["owner_email"]
+    export_ok(roe, "findings", "-o", str(target), "--owner", owner, "--status", "open")
+    rows = read_back(target)
+    assert rows and {(r["owner_email"], r["status"]) for r in rows} == {(owner, "open")}
+    export_ok(roe, "findings", "-o", str(target), "--status", "resolved")
+    assert read_back(target) == []
+    assert target.read_bytes().startswith(b"\xef\xbb\xbfid,rule,")  # header even when empty
+
+
+def _own001_contacts(roe) -> list[dict]:
+    found = json.loads(roe("findings", "--rule", "OWN001", "--format", "json").stdout)["findings"]
+    assert len(found) >= 3
+    return found
+
+
+def test_hostile_names_are_neutralized_in_csv_and_kept_as_text_in_xlsx(roe, org, tmp_path):
+    flagged = _own001_contacts(roe)
+    hostile = {
+        flagged[0]["object_id"]: "+1 555",
+        flagged[1]["object_id"]: "@SUM(A1)",
+        flagged[2]["object_id"]: "-2+3",
+    }
+    account = flagged[0]["account_id"]
+    with org.begin() as conn:
+        for cid, name in hostile.items():
+            conn.execute(update(contacts).where(contacts.c.id == cid).values(name=name))
+        conn.execute(update(accounts).where(accounts.c.id == account).values(name='=HYPERLINK("http://x")'))
+    roe("audit", "--as-of", AS_OF, "--fail-on", "never")
+    csv_file, xlsx_file = tmp_path / "f.csv", tmp_path / "f.xlsx"
+    export_ok(roe, "findings", "-o", str(csv_file), "--rule", "OWN001")
+    export_ok(roe, "findings", "-o", str(xlsx_file), "--rule", "OWN001")
+
+    by_id = {r["object_id"]: r for r in read_back(csv_file)}
+    for cid, name in hostile.items():
+        assert by_id[cid]["object_name"] == "'" + name
+    assert by_id[flagged[0]["object_id"]]["account_name"] == '\'=HYPERLINK("http://x")'
+    assert all(not (v or "").startswith(("=", "+", "-", "@")) for r in by_id.values() for v in r.values())
+
+    sheet = openpyxl.load_workbook(xlsx_file)["findings"]
+    header = [c.value for c in sheet[1]]
+    name_col, account_col, id_col = (header.index(k) for k in ("object_name", "account_name", "object_id"))
+    seen = {}
+    for row in sheet.iter_rows(min_row=2):
+        seen[row[id_col].value] = row
+    for cid, name in hostile.items():
+        cell = seen[cid][name_col]
+        assert (cell.value, cell.data_type) == (name, "s")  # text, exactly as in the CRM; no formula
+    cell = seen[flagged[0]["object_id"]][account_col]
+    assert (cell.value, cell.data_type) == ('=HYPERLINK("http://x")', "s")
+
+
+def test_accents_survive_every_format(roe, org, tmp_path):
+    flagged = _own001_contacts(roe)
+    cid, account = flagged[0]["object_id"], flagged[0]["account_id"]
+    with org.begin() as conn:
+        conn.execute(update(contacts).where(contacts.c.id == cid).values(name="José Ñúñez-Łukasz 田中"))
+        conn.execute(update(accounts).where(accounts.c.id == account).values(name="Société Générale Øresund"))
+    roe("audit", "--as-of", AS_OF, "--fail-on", "never")
+    for suffix in (".csv", ".xlsx", ".parquet", ".json"):
+        target = tmp_path / f"f{suffix}"
+        export_ok(roe, "findings", "-o", str(target), "--rule", "OWN001")
+        if suffix == ".json":
+            rows = json.loads(target.read_text(encoding="utf-8"))
+        else:
+            rows = read_back(target)
+        row = next(r for r in rows if r["object_id"] == cid)
+        assert (row["object_name"], row["account_name"]) == ("José Ñúñez-Łukasz 田中", "Société Générale Øresund")
+    assert (tmp_path / "f.csv").read_bytes()[:3] == b"\xef\xbb\xbf"  # the BOM Excel needs
+
+
+def test_format_comes_from_the_extension_or_the_flag(roe, org, tmp_path):
+    result = roe("export", "findings", "-o", str(tmp_path / "findings.txt"))
+    assert result.exit_code == 2
+    assert "--format" in result.stderr
+    assert not (tmp_path / "findings.txt").exists()
+    export_ok(roe, "findings", "-o", str(tmp_path / "findings.dat"), "--format", "parquet")
+    assert (tmp_path / "findings.dat").read_bytes()[:4] == b"PAR1"
+    result = roe("export", "findings", "-o", str(tmp_path / "no" / "such" / "folder.csv"))
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr
+
+
+def test_a_failed_export_leaves_the_old_file_and_no_temporary_file(tmp_path):
+    target = tmp_path / "out.csv"
+    target.write_text("previous export\n", encoding="utf-8")
+
+    def rows():
+        for i in range(12_000):  # more than one batch reaches the temporary file first
+            if i == 11_000:
+                raise RuntimeError("disk full")
+            yield {"n": i}
+
+    for fmt in ("csv", "xlsx", "parquet", "jsonl"):
+        with pytest.raises(RuntimeError, match="disk full"):
+            export.write_rows(target, fmt, [export.Column("n", "int")], rows())
+        assert target.read_text(encoding="utf-8") == "previous export\n"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_xlsx_continues_on_a_new_sheet_past_the_row_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(export, "XLSX_MAX_ROWS", 4)  # header + 3 rows a sheet
+    result = export.write_rows(tmp_path / "big.xlsx", "xlsx", [export.Column("n", "int")],
+                               ({"n": i} for i in range(7)), sheet="findings")
+    assert result.rows == 7
+    book = openpyxl.load_workbook(tmp_path / "big.xlsx")
+    assert book.sheetnames == ["findings", "findings (2)", "findings (3)"]
+    values = [c.value for ws in book for row in ws.iter_rows(min_row=2) for c in row]
+    assert values == list(range(7))
+    assert [ws["A1"].value for ws in book] == ["n"] * 3
+
+
+def test_excel_safe():
+    for text in ("=1+1", "+1 555", "-5", "@SUM(A1)", "\tx", "\rx"):
+        assert export.excel_safe(text) == "'" + text
+    for text in ("Acme", "", "1-800", "a=b", "José"):
+        assert export.excel_safe(text) == text
+
+
+# --- roe export kpi --------------------------------------------------------------------------
+
+
+def _live_activities(engine, since: date, until: date):
+    a = activities
+    with engine.connect() as conn:
+        return conn.execute(
+            select(a.c.owner_id, a.c.kind, a.c.occurred_at).where(
+                a.c.deleted.is_(False), a.c.owner_id.is_not(None),
+                a.c.occurred_at >= datetime.combine(since, datetime.min.time()),
+                a.c.occurred_at < datetime.combine(until + timedelta(days=1), datetime.min.time()),
+            )
+        ).all()
+
+
+def test_kpi_per_week_matches_counts_taken_straight_from_the_database(roe, org, tmp_path):
+    since, until = date(2026, 8, 3), date(2026, 10, 31)  # a Monday to a Saturday
+    target = tmp_path / "kpi.csv"
+    out = export_ok(roe, "kpi", "-o", str(target), "--since", since.isoformat(), "--until", until.isoformat())
+    frame = pd.read_csv(target, encoding="utf-8-sig", keep_default_na=False, dtype={"active": str})
+    assert list(frame.columns) == [c.name for c in export.KPI_COLUMNS]
+    assert f"Wrote {len(frame)} owner-week row(s)" in out
+
+    with org.connect() as conn:
+        live_total = conn.execute(
+            select(func.count()).select_from(activities).where(
+                activities.c.deleted.is_(False), activities.c.owner_id.is_not(None),
+                activities.c.occurred_at >= datetime(2026, 8, 3), activities.c.occurred_at < datetime(2026, 11, 1),
+            )
+        ).scalar()
+        deleted = conn.execute(select(func.count()).select_from(activities).where(activities.c.deleted.is_(True))).scalar()
+        people = {o.id: o for o in conn.execute(select(owners))}
+    assert deleted > 0  # the demo has deleted activities; they must not count
+    assert frame["activities"].sum() == live_total
+
+    expected = Counter()
+    for owner_id, kind, when in _live_activities(org, since, until):
+        year, week, _ = when.isocalendar()
+        expected[(owner_id, f"{year}-W{week:02d}", kind)] += 1
+    kinds = [*export.ACTIVITY_KINDS]
+    for row in frame.to_dict("records"):
+        for kind in kinds:
+            assert row[kind] == expected[(row["owner_id"], row["period"], kind)], (row, kind)
+        assert row["activities"] == sum(row[k] for k in kinds) + row["other"]
+        owner = people[row["owner_id"]]
+        assert (row["owner_email"], row["owner_name"], row["crm_role"]) == (owner.email, owner.name, owner.role)
+    assert sum(expected.values()) == live_total
+
+    # Weeks run Monday to Sunday; every active owner has a row for each of the 13 weeks, zeros too.
+    starts = sorted(set(frame["period_start"]))
+    assert starts[0] == "2026-08-03" and len(starts) == 13
+    assert all(date.fromisoformat(s).weekday() == 0 for s in starts)
+    active = frame[frame["active"] == "true"]
+    assert active.groupby("owner_id").size().eq(13).all()
+    assert len(active["owner_id"].unique()) == sum(o.active for o in people.values())
+    assert (frame["activities"] == 0).any()
+    assert set(frame[frame["active"] == "false"]["activities"]) <= set(range(1, 10_000))
+    roles = dict(zip(frame["owner_email"], frame["role"], strict=False))
+    assert roles["ivo@example.com"] == "SE"  # the rules file's team role wins over the CRM role
+
+
+@pytest.mark.parametrize("period, label", [("month", "2026-10"), ("quarter", "2026-Q3")])
+def test_kpi_rolls_up_to_month_and_quarter(roe, org, tmp_path, period, label):
+    since, until = date(2026, 7, 1), date(2026, 10, 31)
+    target = tmp_path / f"kpi-{period}.parquet"
+    export_ok(roe, "kpi", "-o", str(target), "--period", period, "--since", since.isoformat(),
+              "--until", until.isoformat())
+    frame = pd.read_parquet(target)
+    assert label in set(frame["period"])
+    expected = Counter()
+    for owner_id, _kind, when in _live_activities(org, since, until):
+        key = f"{when:%Y-%m}" if period == "month" else f"{when.year}-Q{(when.month - 1) // 3 + 1}"
+        expected[(owner_id, key)] += 1
+    got = {(r["owner_id"], r["period"]): r["activities"] for r in frame.to_dict("records") if r["activities"]}
+    assert got == dict(expected)
+    assert frame["activities"].dtype == "int64"
+
+
+def test_kpi_xlsx_matches_csv(roe, org, tmp_path):
+    export_ok(roe, "kpi", "-o", str(tmp_path / "k.csv"), "--period", "month")
+    export_ok(roe, "kpi", "-o", str(tmp_path / "k.xlsx"), "--period", "month")
+    from_csv = pd.read_csv(tmp_path / "k.csv", encoding="utf-8-sig")
+    from_xlsx = pd.read_excel(tmp_path / "k.xlsx")
+    assert len(from_csv) > 0
+    assert from_csv["activities"].tolist() == from_xlsx["activities"].tolist()
+    assert from_csv["owner_email"].tolist() == from_xlsx["owner_email"].tolist()
+    assert from_csv["period"].tolist() == from_xlsx["period"].tolist()
+
+
+def test_kpi_period_sql_for_postgresql():
+    stmt = select(export.period_start_sql(activities.c.occurred_at, "quarter", "postgresql"))
+    sql = str(stmt.compile(dialect=postgresql.dialect()))
+    assert "date_trunc" in sql and "AS DATE" in sql
+
+
+def test_period_helpers():
+    assert export.period_start_of(date(2026, 1, 1), "week") == date(2025, 12, 29)
+    assert export.period_label(date(2025, 12, 29), "week") == "2026-W01"
+    assert export.period_label(date(2026, 11, 1), "quarter") == "2026-Q4"
+    assert export.next_period(date(2026, 10, 1), "quarter") == date(2027, 1, 1)
+    assert export.next_period(date(2026, 12, 1), "month") == date(2027, 1, 1)
+
+
+def test_kpi_bad_dates_are_usage_errors(roe, org, tmp_path):
+    result = roe("export", "kpi", "-o", str(tmp_path / "k.csv"), "--since", "2026-10-01", "--until", "2026-09-01")
+    assert result.exit_code == 2
+    assert "is after --until" in result.stderr
+    result = roe("export", "kpi", "-o", str(tmp_path / "k.csv"), "--since", "yesterday")
+    assert result.exit_code == 2
+
+
+# --- roe export runs -------------------------------------------------------------------------
+
+
+def test_runs_export_is_the_trend_of_the_audit_summaries(roe, org, tmp_path):
+    first = audit_json(roe)
+    with org.begin() as conn:  # resolve one OWN002 finding: its owner comes back to work
+        inactive = [o for o in conn.execute(select(owners.c.id).where(owners.c.active.is_(False))).scalars()]
+        conn.execute(update(owners).where(owners.c.id == inactive[0]).values(active=True))
+    second = audit_json(roe)
+    target = tmp_path / "runs.csv"
+    export_ok(roe, "runs", "-o", str(target))
+    frame = pd.read_csv(target, encoding="utf-8-sig")
+    assert sorted(set(frame["run_id"])) == [1, first["run_id"], second["run_id"]]
+    for doc in (first, second):
+        rows = frame[frame["run_id"] == doc["run_id"]].set_index("rule")
+        for code, counts in doc["summary"]["rules"].items():
+            for key in ("open", "waived", "new", "reopened", "resolved"):
+                assert rows.loc[code, key] == counts[key], (doc["run_id"], code, key)
+    assert second["summary"]["rules"]["OWN002"]["resolved"] > 0
+
+    by_owner = tmp_path / "runs-owner.parquet"
+    export_ok(roe, "runs", "-o", str(by_owner), "--by", "owner")
+    owners_frame = pd.read_parquet(by_owner)
+    last = owners_frame[owners_frame["run_id"] == second["run_id"]].set_index("owner")
+    for owner, counts in second["summary"]["by_owner"].items():
+        assert (last.loc[owner, "open"], last.loc[owner, "waived"]) == (counts["open"], counts["waived"])
