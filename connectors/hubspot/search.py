@@ -120,10 +120,14 @@ class SearchStream:
                 log.warning("HubSpot %s record %s has no %s; stopping this search there",
                             self.hs_type, records[-1].get("id"), self.cursor)
                 self.drained = True
-            elif last == self._lo and not self._strict:
-                # A whole page at one value: page through it by id, then move past it.
+            elif self._value(records[0]) == last:
+                # A whole page at one value (a bulk update): page through it by id, then past it.
+                if last != self._lo:
+                    self._seen_at_lo = set()
+                self._lo = last
+                self._strict = False
                 self._seen_at_lo |= {str(r["id"]) for r in records}
-                self._tie_after = -1  # ids are positive (the emulator has a 0)
+                self._tie_after = -1  # below every id
             else:
                 self._lo = last
                 self._strict = False

@@ -165,6 +165,7 @@ class HubSpotEmulator:
         self.faults: list[Fault] = []
         self.planted: set[tuple[str, str, str, str]] = set()
         self.as_of: datetime | None = None
+        self._top: dict[str, int] = {}  # the highest id per object type
         self.whole_batch_400 = False  # answer a batch update with a bad record by a 400 for all
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -301,6 +302,7 @@ class HubSpotEmulator:
                         archived_at=iso(modified) if deleted else None,
                         history=[(owner, iso(created))] if owner else [])
         self.records[hs_type][rid] = record
+        self._top[hs_type] = max(self._top.get(hs_type, 0), int(rid))
         return record
 
     def _load_account(self, row: dict) -> None:
@@ -422,7 +424,8 @@ class HubSpotEmulator:
         """Create a record; returns its id."""
         with self.lock:
             table = self.records[hs_type]
-            rid = str(max((int(i) for i in table), default=0) + 1)
+            rid = str(self._top.get(hs_type, 0) + 1)
+            self._top[hs_type] = int(rid)
             when = at or self.now()
             cursor = "lastmodifieddate" if hs_type == "contacts" else "hs_lastmodifieddate"
             values = {k: str(v) for k, v in props.items() if v is not None}
