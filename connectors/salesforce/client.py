@@ -140,13 +140,20 @@ class GuardedSession(requests.Session):
                 continue
             self._observe(response)
             log.debug("%s %s -> %s in %.2fs", method, path, response.status_code, time.monotonic() - started)
-            if response.status_code < 500 or attempt > self.settings.retries:
+            if not self._retryable(path, response.status_code) or attempt > self.settings.retries:
                 return response
             wait = self._backoff(attempt, response.headers.get("Retry-After"))
             log.warning("%s %s: HTTP %s; retry %d of %d in %.1fs", method, path,
                         response.status_code, attempt, self.settings.retries, wait)
             response.close()
             self._sleep(wait)
+
+    @staticmethod
+    def _retryable(path: str, status: int) -> bool:
+        # A failed SOAP login is an HTTP 500 fault: asking again only risks locking the user out.
+        if status == 500 and "/services/Soap/" in path:
+            return False
+        return status >= 500
 
     def guard(self) -> None:
         """Refuse to send once the org's API usage is at or past ``max_api_usage_percent``."""

@@ -338,7 +338,8 @@ class SalesforceOrg:
             return self.clock
 
     def new_id(self, sobject: str) -> str:
-        return f"{KEY_PREFIX[sobject]}E{next(self._ids):014d}"
+        """A fresh 18-character id: a unique 15-character id and Salesforce's case checksum."""
+        return _with_checksum(f"{KEY_PREFIX[sobject]}E{next(self._ids):011d}")
 
     # -- reading
     def get(self, sobject: str, record_id: str) -> dict | None:
@@ -362,7 +363,9 @@ class SalesforceOrg:
             record = {name: None for name in SCHEMA[sobject]}
             if "IsDeleted" in record:
                 record["IsDeleted"] = False
-            record.update(fields)
+            # Salesforce keeps whole seconds
+            record.update({k: v.replace(microsecond=0) if isinstance(v, datetime) else v
+                           for k, v in fields.items()})
             record.setdefault("Id", self.new_id(sobject))
             record["Id"] = record["Id"] or self.new_id(sobject)
             self.records[sobject][record["Id"]] = record
@@ -630,13 +633,13 @@ class SalesforceOrg:
         if kind == "not":
             return not self.matches(node[1], record, sobject)
         if kind in ("in", "notin"):
-            value = _fold(self.value(record, sobject, node[1]))
-            found = value in {_fold(v) for _, v in node[2]}
+            value = self.value(record, sobject, node[1])
+            found = any(_same(value, v) for _, v in node[2])
             return found if kind == "in" else not found
         _, op, name, (_, literal) = node
         value = self.value(record, sobject, name)
         if op in ("=", "!="):
-            equal = _fold(value) == _fold(literal)
+            equal = _same(value, literal)
             return equal if op == "=" else not equal
         if value is None or literal is None:
             return False
@@ -707,8 +710,23 @@ def _sobject(name: str) -> str:
             "owner": "User", "user": "User", "task": "Task", "event": "Event"}.get(name, name)
 
 
-def _fold(value):
-    return value.casefold() if isinstance(value, str) else value
+def _same(value, literal) -> bool:
+    """SOQL equality: strings ignore case; a 15-character id names its 18-character record."""
+    if isinstance(value, str) and isinstance(literal, str):
+        if len(value) == 18 and len(literal) == 15:
+            return value[:15] == literal
+        return value.casefold() == literal.casefold()
+    return value == literal
+
+
+def _with_checksum(base: str) -> str:
+    """Salesforce's 18-character form of a 15-character id (a case checksum of each 5 characters)."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << i for i, ch in enumerate(base[start:start + 5]) if "A" <= ch <= "Z")
+        suffix += alphabet[bits]
+    return base + suffix
 
 
 def _sort_key(value):
@@ -827,7 +845,7 @@ class SalesforceEmulator:
         ca, server_context, bundle = _tls()
         self.ca_bundle = bundle
         self._server = _Server(("127.0.0.1", 0), _Handler, self, server_context)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="sf-emulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="sf-emulator", daemon=True)
         self._thread.start()
         return self
 
