@@ -50,6 +50,7 @@ EXTENSIONS = {
     ".ndjson": "jsonl",
 }
 BATCH = 5000
+PARQUET_ROW_GROUP = 100_000
 XLSX_MAX_ROWS = 1_048_576  # per sheet, header included
 ACTIVITY_KINDS = ("call", "meeting", "email", "task", "note", "event")
 PERIODS = ("week", "month", "quarter")
@@ -265,6 +266,8 @@ def _write_parquet(path: Path, columns: list[Column], batches, on_batch) -> int:
 
     schema = _arrow_schema(columns)
     n = 0
+    pending: list[pa.RecordBatch] = []
+    pending_rows = 0
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         for batch in batches:
             data = {
@@ -274,11 +277,15 @@ def _write_parquet(path: Path, columns: list[Column], batches, on_batch) -> int:
                 ]
                 for c in columns
             }
-            writer.write_table(pa.Table.from_pydict(data, schema=schema))
+            pending.append(pa.RecordBatch.from_pydict(data, schema=schema))
+            pending_rows += len(batch)
+            if pending_rows >= PARQUET_ROW_GROUP:  # row groups of a useful size, memory bounded
+                writer.write_table(pa.Table.from_batches(pending, schema=schema))
+                pending, pending_rows = [], 0
             n += len(batch)
             on_batch(len(batch))
-        if n == 0:
-            writer.write_table(schema.empty_table())
+        if pending or n == 0:
+            writer.write_table(pa.Table.from_batches(pending, schema=schema))
     return n
 
 
@@ -337,6 +344,12 @@ def write_rows(
             os.close(fd)
         os.chmod(tmp, _target_mode(target))
         os.replace(tmp, target)
+    except OSError as exc:  # a full disk, a lost mount, no permission
+        tmp.unlink(missing_ok=True)
+        raise UsageError(
+            f"Could not write {target}: {exc.strerror or exc}.",
+            f"Check the free space and permissions of {folder}; {target.name} was left as it was.",
+        ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from roe_cli import export
 from roe_cli.cli import app
 from roe_cli.db import open_database
+from roe_cli.errors import UsageError
 from roe_cli.findings import FIELDS
 from roe_cli.models import accounts, activities, contacts, owners
 
@@ -239,6 +240,16 @@ def test_a_failed_export_leaves_the_old_file_and_no_temporary_file(tmp_path):
             export.write_rows(target, fmt, [export.Column("n", "int")], rows())
         assert target.read_text(encoding="utf-8") == "previous export\n"
         assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_a_full_disk_is_reported_not_a_traceback(tmp_path):
+    def rows():
+        yield {"n": 1}
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(UsageError, match="No space left on device"):
+        export.write_rows(tmp_path / "out.csv", "csv", [export.Column("n", "int")], rows())
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_xlsx_continues_on_a_new_sheet_past_the_row_limit(tmp_path, monkeypatch):
