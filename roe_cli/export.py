@@ -495,8 +495,11 @@ def _activity_span(engine: Engine, since, until, source) -> tuple[date | None, d
         first, last = conn.execute(
             select(func.min(a.c.occurred_at), func.max(a.c.occurred_at)).where(and_(*cond))
         ).one()
-    as_date = lambda v: v.date() if isinstance(v, datetime) else v  # noqa: E731
-    return since or as_date(first), until or as_date(last)
+    return since or _as_date(first), until or _as_date(last)
+
+
+def _as_date(value):
+    return value.date() if isinstance(value, datetime) else value
 
 
 def kpi_rows(
