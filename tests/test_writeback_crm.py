@@ -69,9 +69,12 @@ class Crm:
         return self.emulator.writes()
 
     def written(self) -> list[tuple[str, str, str]]:
-        """``(object_type, id, new owner)`` of every record in every write call, in order."""
+        """``(object_type, id, new owner)`` of every record in every write call the CRM carried out
+        (refused calls, answered 4xx or 5xx, wrote nothing), in order."""
         out = []
         for request in self.writes():
+            if not 200 <= request.status < 300:
+                continue
             if self.source == "salesforce":
                 body = json.loads(request.body)
                 for record in body["records"]:
@@ -264,3 +267,26 @@ def _connector_class(source):
     from connectors.hubspot.connector import HubSpotConnector
 
     return HubSpotConnector
+
+
+def test_a_crm_refusal_stops_the_apply_with_exit_3_and_a_rerun_finishes(roe, crm, book, tmp_path,
+                                                                       monkeypatch):
+    path = tmp_path / "plan.json"
+    plan = plan_transfer(roe, crm, book, path)
+    approve(roe, crm, path)
+    monkeypatch.setattr(_connector_class(crm.source), "write_batch_size", 3)
+    if crm.source == "salesforce":
+        crm.emulator.fail(status=403, method="PATCH", body=[
+            {"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}])
+    else:
+        crm.emulator.fail_next(1, 403, path="/batch/update")
+    result = roe("apply", str(path), rules=crm.rules)
+    assert result.exit_code == 3, result.output
+    assert "did not finish" in result.stdout and crm.emulator.token not in result.output
+    statuses = Counter(r["status"] for r in read_results(tmp_path / "plan.results.csv"))
+    assert statuses == {"sending": 3, "pending": len(plan.changes) - 3}
+
+    result = roe("apply", str(path), rules=crm.rules)
+    assert result.exit_code == 0, result.output
+    assert all(crm.owner(c.object_type, c.object_id) == c.new for c in plan.changes)
+    assert Counter((t, rid) for t, rid, _ in crm.written()) == Counter(c.key for c in plan.changes)
