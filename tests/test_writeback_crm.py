@@ -290,3 +290,26 @@ def test_a_crm_refusal_stops_the_apply_with_exit_3_and_a_rerun_finishes(roe, crm
     assert result.exit_code == 0, result.output
     assert all(crm.owner(c.object_type, c.object_id) == c.new for c in plan.changes)
     assert Counter((t, rid) for t, rid, _ in crm.written()) == Counter(c.key for c in plan.changes)
+
+
+def test_audit_findings_to_applied_owners(roe, crm, tmp_path):
+    """The whole loop on a CRM: audit, plan from the suggestions, approve, apply, audit again."""
+    result = roe("audit", "--fail-on", "never", "--as-of", "2026-11-01", rules=crm.rules)
+    assert result.exit_code == 0, result.output
+    path = tmp_path / "plan.json"
+    result = roe("reassign", "--findings", "OWN001,OWN006", "--source", crm.source, "-o", str(path),
+                 rules=crm.rules)
+    assert result.exit_code == 0, result.output
+    if not path.exists():
+        pytest.skip("this demo org has no OWN001/OWN006 finding with a suggestion")
+    plan = plans.load_plan(path)
+    approve(roe, crm, path)
+    result = roe("apply", str(path), rules=crm.rules)
+    assert result.exit_code == 0, result.output
+    assert all(crm.owner(c.object_type, c.object_id) == c.new for c in plan.changes)
+
+    result = roe("audit", "--fail-on", "never", "--as-of", "2026-11-01", "--format", "json",
+                 rules=crm.rules)
+    still_open = {(f["object_type"], f["object_id"]) for f in json.loads(result.stdout)["findings"]
+                  if f["rule"] in ("OWN001", "OWN006") and f["status"] == "open"}
+    assert not still_open & {c.key for c in plan.changes}
