@@ -33,6 +33,7 @@ import hashlib
 import io
 import json
 import os
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ CSV_COLUMNS = ("object_type", "object_id", "new_owner")
 RESULTS_COLUMNS = ("object_type", "object_id", "expected", "new", "status", "error", "source",
                    "plan_hash")
 _EXCEL_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_EXCEL_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?E\+\d+$|^\d+[.,]0+$", re.IGNORECASE)  # 1.23E+11, 123.0
 _CHUNK = 500
 
 
@@ -792,6 +794,15 @@ def build_from_csv(engine: Engine, path: str | Path, *, source: str | None = Non
                 row_problems.append(f"row {number}: object_id is empty")
             if not new_owner:
                 row_problems.append(f"row {number}: new_owner is empty")
+            for column, value in (("object_id", object_id), ("new_owner", new_owner)):
+                if _EXCEL_NUMBER.match(value):
+                    row_problems.append(
+                        f"row {number}: {column} {value!r} looks like an id Excel turned into a "
+                        "number; format the column as Text and export again")
+                    if column == "object_id":
+                        object_id = ""
+                    else:
+                        new_owner = ""
             problems.extend(row_problems)
             parsed.append((number, object_type or "", object_id, new_owner))
         records = {

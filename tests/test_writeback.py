@@ -136,6 +136,18 @@ def approved(engine, result: plans.BuildResult, path: Path, by="vp@example.com")
     return plans.load_plan(path)
 
 
+_DEMO_READ_OWNERS = DemoConnector.read_owners
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
+    "connectors/demo read_owners passes a CursorResult to dict.update (SQLAlchemy 2.x treats it as "
+    "a mapping); once fixed, drop this test and the _demo_read_owners fixture below"))
+def test_the_demo_connector_reads_owners(engine):
+    org = make_org(engine)
+    got = _DEMO_READ_OWNERS(DemoConnector(engine), "account", org["accounts"][:2])
+    assert got == {org["accounts"][0]: CLEO, org["accounts"][1]: CLEO}
+
+
 @pytest.fixture(autouse=True)
 def _demo_read_owners(monkeypatch):
     """Work around a bug in ``connectors/demo`` (not ours to edit, reported to the lead).

@@ -153,3 +153,10 @@ def test_a_csv_on_a_mirror_with_two_sources_needs_source(engine, reassign_csv, o
 def test_salesforce_15_character_ids_are_read_as_18():
     assert plans.normalize_id("salesforce", "001D000000IqhSL") == "001D000000IqhSLIAZ"
     assert plans.normalize_id("hubspot", "123456789012345") == "123456789012345"
+
+
+def test_ids_that_excel_turned_into_numbers(reassign_csv, org):
+    refused(reassign_csv(HEADER + "account,1.23457E+11,dan@example.com\n"
+                         + f"account,{org['accounts'][0]},51234567.0\n"),
+            "row 2: object_id '1.23457E+11' looks like an id Excel turned into a number",
+            "row 3: new_owner '51234567.0' looks like an id Excel turned into a number")
