@@ -604,9 +604,13 @@ def build_transfer(engine: Engine, from_owner: str, to_owner: str, *,
     objects = _object_types(objects)
     with engine.connect() as conn:
         if not source:
-            sources = [s for s in _sources_in_mirror(conn) if _Directory(conn, s).find(from_owner)[0]]
-            source = _pick_source(conn, None, sources or None,
-                                  f"{from_owner!r} is a user in" if sources else "The mirror holds")
+            in_mirror = _sources_in_mirror(conn)
+            sources = [s for s in in_mirror if _Directory(conn, s).find(from_owner)[0]]
+            if not sources and len(in_mirror) > 1:
+                raise UsageError(f"--transfer-from {from_owner!r} is not a user in the mirror "
+                                 f"({', '.join(in_mirror)}).",
+                                 "Give a user id or e-mail from the mirror (run `roe sync` if new).")
+            source = _pick_source(conn, None, sources or None, f"{from_owner!r} is a user in")
         source = _pick_source(conn, source)
         directory = _Directory(conn, source)
         old, problem = directory.find(from_owner)

@@ -280,7 +280,8 @@ def _print_apply_report(report, results_path: Path) -> None:
               f"{report.read_calls:,} call(s) read current owners.", markup=False)
     if report.earlier:
         out.print(f"{report.earlier:,} record(s) were settled by an earlier run of this plan and "
-                  "were not sent again.", markup=False)
+                  "were not sent again (a plan is applied once; to make its changes again, build "
+                  "a new plan).", markup=False)
     if report.confirmed:
         out.print(f"{report.confirmed:,} record(s) written by an interrupted run were confirmed "
                   "in the CRM and not sent again.", markup=False)
