@@ -255,3 +255,12 @@ def test_settings_are_documented_defaulted_and_strict():
     with pytest.raises(ValidationError):
         SalesforceSettings(page_size=5000)
     assert connect(settings={"bulk_threshold": 10}).settings.bulk_threshold == 10
+
+
+@responses.activate
+def test_a_record_with_an_unreadable_value_is_an_error_not_a_crash():
+    broken = {**PAGE, "records": [{**PAGE["records"][0], "SystemModstamp": "yesterday-ish"}]}
+    responses.get(f"{API}/query/", json=broken)
+    with pytest.raises(CrmError) as err:
+        pull_owners(make())
+    assert "User record roe could not read" in err.value.what and "yesterday-ish" in err.value.what

@@ -88,8 +88,16 @@ class SalesforceConnector:
             for records, ordered in self._read(query, since, state):
                 if not records:
                     continue
-                rows = [row for row in map(query.convert, records) if row is not None]
-                page_newest = max(filter(None, (mapping.stamp(r, query) for r in records)), default=None)
+                try:
+                    rows = [row for row in map(query.convert, records) if row is not None]
+                    page_newest = max(filter(None, (mapping.stamp(r, query) for r in records)), default=None)
+                except (KeyError, ValueError, TypeError) as exc:
+                    raise CrmError(
+                        f"Salesforce sent a {query.sobject} record roe could not read "
+                        f"({type(exc).__name__}: {str(exc)[:200]}).",
+                        "Run again; if it persists, check the field settings in the [salesforce] "
+                        "table of rules.toml, and report the record's id.",
+                    ) from None
                 if page_newest is not None and (newest is None or page_newest > newest):
                     newest = page_newest
                 watermark = page_newest if last_query and ordered else None
