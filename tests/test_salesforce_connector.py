@@ -169,6 +169,22 @@ def test_edits_deletes_and_owner_changes_reach_the_next_incremental_sync(sf_emul
     assert report.objects["ownership_change"].inserted == 1
 
 
+def test_a_full_sync_reconciles_records_emptied_from_the_recycle_bin(sf_emulator, engine):
+    org = sf_emulator.org
+    sync(engine, connector(), full=True)
+    purged = next(r["Id"] for r in org.records["Opportunity"].values() if not r["IsDeleted"])
+    org.purge("Opportunity", purged)  # gone even for queryAll: no IsDeleted row will ever come
+
+    def deleted() -> bool:
+        with engine.connect() as conn:
+            return conn.execute(select(opportunities.c.deleted).where(opportunities.c.id == purged)).scalar()
+
+    sync(engine, connector())
+    assert deleted() is False  # an incremental sync cannot know
+    report = sync(engine, connector(), full=True)
+    assert deleted() is True and report.objects["opportunity"].deleted >= 1
+
+
 def test_pages_come_in_cursor_order_with_the_mirror_s_column_names(sf_emulator, engine):
     sf = connector(page_size=200)
     pages = list(sf.pull("contact", None, True))
