@@ -129,7 +129,7 @@ class HubSpotConnector:
             hs_type = min(active, key=lambda t: streams[t].frontier or datetime.min)
             stream = streams[hs_type]
             wanted = s.association_batch_size if self.mapping.associations(hs_type) else 1
-            records = stream.take(max(wanted, 1))
+            records = stream.take(wanted)
             if stream.drained:
                 active.remove(hs_type)
             rows = []

@@ -63,10 +63,14 @@ class SearchStream:
             return max(known) if known else None
         return self.max_seen or self.since
 
-    def take(self, at_least: int) -> list[dict]:
-        """Fetch pages until ``at_least`` new records or the end; [] only when drained."""
+    def take(self, at_most: int) -> list[dict]:
+        """Fetch pages while another still fits in ``at_most`` records (at least one page).
+
+        Returns [] only when drained. Callers that read associations for what they take ask
+        for 1,000 (one association call) and get five pages.
+        """
         out: list[dict] = []
-        while not self.drained and len(out) < at_least:
+        while not self.drained and (not out or len(out) + self.page_size <= at_most):
             out.extend(self._next())
         return out
 
