@@ -9,6 +9,7 @@ update of owners, 207 partial failures).
 
 from __future__ import annotations
 
+import ssl
 from datetime import datetime
 
 import pytest
@@ -25,7 +26,12 @@ from roe_cli.errors import EXIT_CRM, EXIT_USAGE, ConfigError, CrmError
 from roe_cli.models import accounts, activities, contacts, opportunities, owners, ownership_changes
 from roe_cli.sync import sync
 from tests.conftest import AS_OF, RULES
-from tests.emulators.hubspot import FAST_SETTINGS, hs_emulator, hs_id  # noqa: F401
+from tests.emulators.hubspot import (  # noqa: F401
+    FAST_SETTINGS,
+    HubSpotEmulator,
+    hs_emulator,
+    hs_id,
+)
 
 ACCOUNTS = 60
 SEED = 11
@@ -212,6 +218,31 @@ def test_a_refused_token_never_shows(hs_emulator, caplog):
     assert bad not in text and "deadbeef" not in text
     assert bad not in caplog.text
     assert len(hs_emulator.calls()) == 1  # a refused token is not retried
+
+
+def test_tls_is_verified_and_a_private_ca_is_trusted_through_requests_ca_bundle(
+        tmp_path, monkeypatch):
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    emu = HubSpotEmulator().start(tls=context)
+    try:
+        emu.load_demo(3, SEED, AS_OF)
+        assert emu.url.startswith("https://")
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        with pytest.raises(CrmError, match="trusted TLS") as err:
+            HubSpotClient(emu.token, emu.url, fast()).owners(archived=False)
+        assert "REQUESTS_CA_BUNDLE" in str(err.value)
+        bundle = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(bundle))
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+        client = HubSpotClient(emu.token, emu.url, fast())
+        assert len(client.owners(archived=False)["results"]) > 0
+        assert len(emu.calls()) == 1  # the untrusted handshake never reached HTTP
+    finally:
+        emu.stop()
 
 
 # ---- pulling -------------------------------------------------------------------------------------

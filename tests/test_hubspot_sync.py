@@ -88,6 +88,7 @@ def test_sync_then_audit_finds_exactly_the_planted_findings(hs_emulator, roe, ru
                  "read", "inserted", "updated", "deleted", "API calls:"):
         assert word in result.stdout
     assert api_calls(result.stdout) == len(hs_emulator.calls())
+    assert f"org API usage: {len(hs_emulator.calls()):,} of 250,000 calls today" in result.stdout
     audit = roe("audit", "--as-of", AS_OF.isoformat(), "--format", "json", "--fail-on", "never",
                 rules=rules_path)
     assert audit.exit_code == 0, audit.output

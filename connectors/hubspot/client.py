@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -95,7 +97,11 @@ class HubSpotClient:
             total=0, connect=0, read=0, redirect=0, status=0, other=0,
             raise_on_redirect=False, raise_on_status=False,
         )
-        hs = HubSpot(access_token=token, host=self.host, retry=no_retries)
+        extra = {}
+        ca_bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("SSL_CERT_FILE")
+        if ca_bundle:  # a private CA (a TLS proxy, a test server), as requests would trust it
+            extra["ssl_ca_cert"] = ca_bundle
+        hs = HubSpot(access_token=token, host=self.host, retry=no_retries, **extra)
         # Each access builds a new ApiClient and pool: take each API object once.
         self._search_api = hs.crm.objects.search_api
         self._batch_api = hs.crm.objects.batch_api
@@ -112,6 +118,8 @@ class HubSpotClient:
         self.retries = 0
         self.server_time: datetime | None = None  # HubSpot's clock at the last response
         self.first_server_time: datetime | None = None  # ... and at the first one
+        self.daily_limit: int | None = None  # from X-HubSpot-RateLimit-Daily(-Remaining)
+        self.daily_remaining: int | None = None
 
     # ---- the calls -------------------------------------------------------------------------
     def search(self, hs_type: str, body: dict) -> dict:
@@ -182,6 +190,12 @@ class HubSpotClient:
                 resp = invoke(_request_timeout=self._timeout, _preload_content=False)
             except Exception as exc:  # noqa: BLE001 - sorted by status below
                 status = getattr(exc, "status", None)
+                if _tls_failure(exc):
+                    raise CrmError(
+                        f"Could not make a trusted TLS connection to {self.host} ({what}).",
+                        "Check HUBSPOT_BASE_URL; for a server with a private certificate "
+                        "authority, point REQUESTS_CA_BUNDLE at that authority's certificate.",
+                    ) from None
                 if status is None and not isinstance(exc, urllib3.exceptions.HTTPError | OSError):
                     raise
                 wait, reason = self._verdict(what, exc, status or 0, attempt)
@@ -191,6 +205,7 @@ class HubSpotClient:
                 finally:
                     resp.release_conn()
                 self._note_time(resp.headers)
+                self._note_limits(resp.headers)
                 try:
                     payload = json.loads(raw) if raw else {}
                 except ValueError as exc:
@@ -242,6 +257,15 @@ class HubSpotClient:
         raise HubSpotApiError(f"HubSpot answered {status} to {what}: {message}",
                               status=status, body=body)
 
+    def _note_limits(self, headers) -> None:
+        try:
+            limit = headers.get("X-HubSpot-RateLimit-Daily")
+            remaining = headers.get("X-HubSpot-RateLimit-Daily-Remaining")
+            if limit is not None and remaining is not None:
+                self.daily_limit, self.daily_remaining = int(limit), int(remaining)
+        except (TypeError, ValueError):
+            pass
+
     def _note_time(self, headers) -> None:
         value = headers.get("Date") if headers else None
         if not value:
@@ -255,6 +279,16 @@ class HubSpotClient:
         self.server_time = when
         if self.first_server_time is None:
             self.first_server_time = when
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """A certificate or TLS handshake problem: retrying will not fix it."""
+    if isinstance(exc, urllib3.exceptions.SSLError | ssl.SSLError):
+        return True
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, urllib3.exceptions.SSLError | ssl.SSLError):
+        return True
+    return getattr(exc, "status", None) == 0 and "SSLError" in str(reason or "")
 
 
 def _seconds(value) -> float | None:

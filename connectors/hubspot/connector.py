@@ -77,6 +77,13 @@ class HubSpotConnector:
     def close(self) -> None:
         self.client.close()
 
+    def api_usage_text(self) -> str | None:
+        """The portal's daily API allowance, as HubSpot reported it on the last call."""
+        c = self.client
+        if c.daily_limit is None or c.daily_remaining is None:
+            return None
+        return f"{c.daily_limit - c.daily_remaining:,} of {c.daily_limit:,} calls today"
+
     def pull(self, object_type: str, since: datetime | None, full: bool) -> Iterator[Page]:
         if full:
             since = None

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import ssl
 import threading
 import time
 import zlib
@@ -172,6 +173,8 @@ class HubSpotEmulator:
         self.as_of: datetime | None = None
         self._top: dict[str, int] = {}  # the highest id per object type
         self._indexes: dict[tuple[str, str], tuple[list, list[Record]]] = {}
+        self.scheme = "http"
+        self.daily_limit = 250_000  # reported in X-HubSpot-RateLimit-Daily(-Remaining)
         self.whole_batch_400 = False  # answer a batch update with a bad record by a 400 for all
         self.lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -182,15 +185,19 @@ class HubSpotEmulator:
     def url(self) -> str:
         assert self._server is not None, "start() the emulator first"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
-    def start(self) -> HubSpotEmulator:
+    def start(self, tls: ssl.SSLContext | None = None) -> HubSpotEmulator:
+        """Serve on an ephemeral port of 127.0.0.1: plain HTTP, or HTTPS with ``tls``."""
         emulator = self
 
         class Handler(_Handler):
             emu = emulator
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         daemon=True)
@@ -831,6 +838,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
+        used = len(self.emu.requests)
+        self.send_header("X-HubSpot-RateLimit-Daily", str(self.emu.daily_limit))
+        self.send_header("X-HubSpot-RateLimit-Daily-Remaining",
+                         str(max(0, self.emu.daily_limit - used)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
