@@ -10,7 +10,7 @@ update of owners, 207 partial failures).
 from __future__ import annotations
 
 import ssl
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -22,6 +22,7 @@ from connectors.hubspot import HubSpotSettings, connect
 from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.ratelimit import Pacer, SlidingWindow
+from connectors.hubspot.search import SearchStream
 from roe_cli.errors import EXIT_CRM, EXIT_USAGE, ConfigError, CrmError
 from roe_cli.models import accounts, activities, contacts, opportunities, owners, ownership_changes
 from roe_cli.sync import sync
@@ -31,6 +32,7 @@ from tests.emulators.hubspot import (  # noqa: F401
     HubSpotEmulator,
     hs_emulator,
     hs_id,
+    iso,
 )
 
 ACCOUNTS = 60
@@ -356,6 +358,41 @@ def test_activity_watermark_waits_for_the_slowest_engagement_type(hs_emulator):
             assert older <= seen
     assert seen == {rid for _, rid in modified}
     connector.close()
+
+
+def _stamped_contacts(emu, groups: list[int]) -> list[str]:
+    """Contacts modified in groups: ``[3, 12, 1]`` is 3 at one time, 12 at the next, then 1."""
+    ids = []
+    for n, size in enumerate(groups):
+        at = iso(datetime(2026, 10, 1) + timedelta(minutes=n))
+        ids += [emu.add("contacts", {"email": f"g{n}-{i}@example.org"}, at=at) for i in range(size)]
+    return ids
+
+
+def test_search_pages_through_ties_longer_than_a_page_and_reads_each_record_once(hs_emulator):
+    ids = _stamped_contacts(hs_emulator, [3, 12, 1, 1, 7, 5, 5, 1])
+    client = client_for(hs_emulator)
+    stream = SearchStream(client, "contacts", "lastmodifieddate", ["email"], None, page_size=5)
+    got = []
+    while not stream.drained:
+        got += [r["id"] for r in stream.take(1)]
+    assert sorted(got) == sorted(ids) and len(got) == len(set(got))
+    assert stream.calls <= 3 * len(ids) // 5  # ties longer than a page are re-read by id
+    assert stream.max_seen == datetime(2026, 10, 1, 0, 7)
+
+
+def test_search_never_skips_a_record_that_changes_while_roe_pages(hs_emulator):
+    """Offset paging loses a record when an earlier one moves to the end; keyset paging does not."""
+    ids = _stamped_contacts(hs_emulator, [1] * 12)
+    client = client_for(hs_emulator)
+    stream = SearchStream(client, "contacts", "lastmodifieddate", ["email"], None, page_size=4)
+    got = [r["id"] for r in stream.take(1)]
+    hs_emulator.update("contacts", ids[0], jobtitle="moved to the end")  # already read
+    hs_emulator.update("contacts", ids[1], jobtitle="moved to the end")
+    while not stream.drained:
+        got += [r["id"] for r in stream.take(1)]
+    assert set(got) == set(ids)
+    assert got[-2:] == [ids[0], ids[1]]  # read again, with their change
 
 
 def test_history_is_read_only_for_reassigned_records(hs_emulator, engine):

@@ -206,7 +206,7 @@ class HubSpotConnector:
                 batches: Iterator[list[str]] = iter([hint.ids])
                 frontiers.append(hint.frontier)
                 stream = None
-            else:  # no full pull of this object in this run: find the reassigned records
+            else:  # this run's pull did not cover the window: find the reassigned records
                 filters = [] if since else [{"propertyName": OWNER_ASSIGNED,
                                              "operator": "HAS_PROPERTY"}]
                 stream = SearchStream(self.client, hs_type, OWNER_ASSIGNED,

@@ -21,7 +21,7 @@ milliseconds in some portals) and become naive UTC, the mirror's convention.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from roe_cli.domains import email_domain, normalize_domain
 
@@ -70,9 +70,14 @@ def parse_time(value) -> datetime | None:
     return dt
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
 def epoch_ms(value: datetime) -> str:
-    """A naive UTC time as HubSpot's filter value: epoch milliseconds, as a string."""
-    return str(int(value.replace(tzinfo=UTC).timestamp() * 1000))
+    """A naive UTC time as HubSpot's filter value: epoch milliseconds, as a string (exact)."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return str((value - _EPOCH) // timedelta(milliseconds=1))
 
 
 def parse_date(value) -> date | None:
