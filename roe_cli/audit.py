@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     Column,
-    Integer,
+    Index,
     MetaData,
     String,
     Table,
@@ -54,7 +54,7 @@ run_findings = Table(
     Column("owner_id", String(64)),
     Column("suggested_owner_id", String(64)),
     Column("details", Text),
-    Column("n", Integer),
+    Index("ix_roe_run_findings", "rule", "source", "object_type", "object_id", "related_user_id"),
     prefixes=["TEMPORARY"],
 )
 _KEY = ("rule", "source", "object_type", "object_id", "related_user_id")
@@ -142,6 +142,7 @@ def run_audit(
             )
         ).inserted_primary_key[0]
         _sync_exceptions(conn, config)
+        _refresh_statistics(conn)
         ctx = RuleContext(conn=conn, now=now, config=config)
         run_findings.create(conn)
         result = AuditResult(run_id=run_id, as_of=now)
@@ -188,13 +189,21 @@ def run_audit(
     return result
 
 
+def _refresh_statistics(conn: Connection) -> None:
+    """Give SQLite's planner table statistics (sampled, so it costs little even on big mirrors);
+    without them it may scan activities instead of seeking the indexes the rules are built on.
+    PostgreSQL keeps its own statistics (autovacuum)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+        conn.exec_driver_sql("ANALYZE")
+
+
 def _tmp_tables(ctx: RuleContext):
     from .rules import context as c
 
     built = {
         "roles": [c.owner_roles, c.team_members],
         "territory": [c.territories_t, c.account_territory],
-        "activity": [c.account_activity],
     }
     return [t for name in ctx._built for t in built[name]]
 

@@ -128,9 +128,12 @@ activities = Table(
     Column("status", String(64)),
     Column("updated_at", DateTime),
     Column("deleted", Boolean, nullable=False, default=False),
-    Index(None, "source", "account_id"),
-    Index(None, "source", "contact_id"),
-    Index(None, "source", "opportunity_id"),
+    # Composite, so the rules' "activity by this user on this account since T" is one seek per
+    # path (directly, through a contact, through a deal) without reading the activity rows.
+    Index(None, "source", "account_id", "owner_id", "occurred_at"),
+    Index(None, "source", "contact_id", "owner_id", "occurred_at"),
+    Index(None, "source", "opportunity_id", "owner_id", "occurred_at"),
+    Index(None, "source", "occurred_at"),  # activity in a window (OWN004, KPI exports)
 )
 
 ownership_changes = Table(
@@ -143,7 +146,8 @@ ownership_changes = Table(
     Column("old_owner_id", String(ID)),
     Column("new_owner_id", String(ID)),
     Column("changed_at", DateTime, nullable=False),
-    Column("origin", String(16), nullable=False),  # crm-history or observed
+    # crm-history (the CRM's own history), observed (a sync saw the owner differ), roe-apply
+    Column("origin", String(16), nullable=False),
     UniqueConstraint("source", "object_type", "object_id", "changed_at", "origin"),
 )
 

@@ -10,8 +10,10 @@ Temporary tables (per connection):
 * ``roe_team_members``: (team, owner) pairs from ``[[teams]]`` matched to owners by e-mail.
 * ``roe_territories``: the territories in order, with the default owner resolved per source.
 * ``roe_account_territory``: each live account's territory (the first whose match fits).
-* ``roe_account_activity``: every live activity that counts for a live account, through the account
-  itself or its live contacts and opportunities (one row per account and activity).
+
+Activity that counts for an account (through the account itself or its live contacts and
+opportunities) is reached through the mirror's composite indexes, never copied: see
+:meth:`RuleContext.activity_exists` and :meth:`RuleContext.counted_activities`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    exists,
     false,
     func,
     insert,
@@ -40,10 +42,11 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    text,
-    union,
+    union_all,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
 
 from ..models import accounts, activities, contacts, opportunities, owners
 
@@ -87,21 +90,6 @@ account_territory = _temp(
     Column("ordinal", Integer),
     Index("ix_roe_account_territory", "source", "account_id", unique=True),
 )
-account_activity = _temp(
-    "roe_account_activity",
-    Column("source", String(32)),
-    Column("account_id", String(64)),
-    Column("activity_id", String(64)),
-    Column("owner_id", String(64)),
-    Column("occurred_at", DateTime),
-)
-# Created after the bulk insert, which is faster than maintaining it row by row.
-_ACCOUNT_ACTIVITY_INDEX = (
-    "CREATE INDEX ix_roe_account_activity ON roe_account_activity "
-    "(source, account_id, owner_id, occurred_at)"
-)
-
-
 @dataclass
 class RuleContext:
     """What a rule's ``query`` gets: the connection, ``now``, the config and the lookup tables."""
@@ -211,39 +199,141 @@ class RuleContext:
             )
         )
 
-    def _build_activity(self) -> None:
-        account_activity.create(self.conn)
+    # -- activity that counts for an account -----------------------------------------------
+    def _link_branches(self, source_col, account_col, owner_col=None, after=None, until=None,
+                       at_or_after=None, exclusive=False):
+        """Three selects over live activities that count for the account ``account_col``:
+        linked directly, through a live contact of it, through a live deal of it; each answered by
+        seeks on the mirror's composite indexes. With ``exclusive``, an activity linked to the
+        account more than one way is kept in its first branch only, so the three counts add up to
+        the number of distinct activities."""
+        branches = []
+        for path in ("account", "contact", "opportunity"):
+            act = activities.alias(f"act_{path}")
+            conds = [act.c.source == source_col, act.c.deleted.is_(False)]
+            if owner_col is not None:
+                conds.append(act.c.owner_id == owner_col)
+            when = unindexed(act.c.occurred_at)
+            if after is not None:
+                conds.append(when > after)
+            if at_or_after is not None:
+                conds.append(when >= at_or_after)
+            if until is not None:
+                conds.append(when <= until)
+            froms = [act]
+            if path == "account":
+                conds.append(act.c.account_id == account_col)
+            else:
+                table = contacts if path == "contact" else opportunities
+                link = table.alias(f"link_{path}")
+                link_col = act.c.contact_id if path == "contact" else act.c.opportunity_id
+                # IN (the account's live contacts/deals): SQLite then seeks activities by each id.
+                conds.append(link_col.in_(
+                    select(link.c.id)
+                    .where(link.c.source == source_col, link.c.account_id == account_col,
+                           link.c.deleted.is_(False))
+                    .correlate_except(link)
+                ))
+                if exclusive:
+                    conds.append(or_(act.c.account_id.is_(None), act.c.account_id != account_col))
+                if exclusive and path == "opportunity":
+                    other = contacts.alias("other_contact")
+                    conds.append(~exists().where(
+                        other.c.source == source_col, other.c.id == act.c.contact_id,
+                        other.c.account_id == account_col, other.c.deleted.is_(False)
+                    ).correlate_except(other))
+            branches.append((froms, conds))
+        return branches
+
+    def activity_exists(self, account, owner_col, after=None, until=None, at_or_after=None):
+        """SQL true when a live activity by ``owner_col`` counts for the ``account`` alias with
+        ``after < occurred_at <= until`` (or ``occurred_at >= at_or_after``)."""
+        return or_(*(
+            select(literal(1)).select_from(*froms).where(*conds).exists()
+            for froms, conds in self._link_branches(account.c.source, account.c.id, owner_col,
+                                                          after, until, at_or_after)
+        ))
+
+    def activity_count(self, source_col, account_col, after, until):
+        """Scalar SQL: how many live activities count for the account in ``(after, until]``."""
+        counts = [
+            select(func.count()).select_from(*froms).where(*conds).scalar_subquery()
+            for froms, conds in self._link_branches(source_col, account_col, None, after, until,
+                                                          exclusive=True)
+        ]
+        return counts[0] + counts[1] + counts[2]
+
+    def activity_totals(self, after, until):
+        """A subquery of (source, account_id, owner_id, n): how many live activities each user has
+        that count for each live account, with ``after < occurred_at <= until``.
+
+        The window is read once. Each activity is counted once per account even when it is linked
+        to it two ways: the contact branch skips activities already linked to that account
+        directly, the deal branch skips those linked to it directly or through a live contact."""
+        act, c, o = activities, contacts, opportunities
+        w = (
+            select(act.c.source, act.c.owner_id, act.c.account_id, act.c.contact_id, act.c.opportunity_id)
+            .where(act.c.deleted.is_(False), act.c.occurred_at > after, act.c.occurred_at <= until)
+            .cte("window_activities")
+        )
         live_acc = accounts.alias("live_acc")
-        act = activities
-        cols = lambda account_id_col: (  # noqa: E731
-            act.c.source, account_id_col.label("account_id"), act.c.id.label("activity_id"),
-            act.c.owner_id, act.c.occurred_at,
+
+        def totals(account_col, stmt):
+            stmt = stmt.join(live_acc, and_(live_acc.c.source == w.c.source, live_acc.c.id == account_col,
+                                            live_acc.c.deleted.is_(False)))
+            return stmt.with_only_columns(
+                w.c.source, account_col.label("account_id"), w.c.owner_id, func.count().label("n")
+            ).group_by(w.c.source, account_col, w.c.owner_id)
+
+        def not_direct(account_col):
+            return or_(w.c.account_id.is_(None), w.c.account_id != account_col)
+
+        direct = totals(w.c.account_id, select(w.c.source).select_from(w))
+        via_contact = totals(
+            c.c.account_id,
+            select(w.c.source).select_from(w).join(
+                c, and_(c.c.source == w.c.source, c.c.id == w.c.contact_id, c.c.deleted.is_(False))
+            ).where(not_direct(c.c.account_id)),
         )
-        live = and_(act.c.deleted.is_(False), act.c.occurred_at.is_not(None))
-        direct = (
-            select(*cols(act.c.account_id))
-            .join(live_acc, and_(live_acc.c.source == act.c.source, live_acc.c.id == act.c.account_id))
-            .where(live, live_acc.c.deleted.is_(False))
+        wc = contacts.alias("window_contact")
+        via_deal = totals(
+            o.c.account_id,
+            select(w.c.source).select_from(w)
+            .join(o, and_(o.c.source == w.c.source, o.c.id == w.c.opportunity_id, o.c.deleted.is_(False)))
+            .outerjoin(wc, and_(wc.c.source == w.c.source, wc.c.id == w.c.contact_id, wc.c.deleted.is_(False)))
+            .where(not_direct(o.c.account_id), or_(wc.c.account_id.is_(None), wc.c.account_id != o.c.account_id)),
         )
-        via_contact = (
-            select(*cols(contacts.c.account_id))
-            .join(contacts, and_(contacts.c.source == act.c.source, contacts.c.id == act.c.contact_id))
-            .join(live_acc, and_(live_acc.c.source == contacts.c.source, live_acc.c.id == contacts.c.account_id))
-            .where(live, contacts.c.deleted.is_(False), live_acc.c.deleted.is_(False))
+        parts = union_all(direct, via_contact, via_deal).subquery("activity_parts")
+        return (
+            select(parts.c.source, parts.c.account_id, parts.c.owner_id, func.sum(parts.c.n).label("n"))
+            .group_by(parts.c.source, parts.c.account_id, parts.c.owner_id)
+            .subquery("activity_totals")
         )
-        via_opp = (
-            select(*cols(opportunities.c.account_id))
-            .join(opportunities, and_(opportunities.c.source == act.c.source, opportunities.c.id == act.c.opportunity_id))
-            .join(live_acc, and_(live_acc.c.source == opportunities.c.source, live_acc.c.id == opportunities.c.account_id))
-            .where(live, opportunities.c.deleted.is_(False), live_acc.c.deleted.is_(False))
-        )
-        self.conn.execute(
-            insert(account_activity).from_select(
-                ["source", "account_id", "activity_id", "owner_id", "occurred_at"],
-                union(direct, via_contact, via_opp),
-            )
-        )
-        self.conn.execute(text(_ACCOUNT_ACTIVITY_INDEX))
+
+
+class unindexed(ColumnElement):
+    """A column that SQLite must not pick an index for (rendered ``+col``, its documented no-op).
+
+    In the per-account activity lookups the rule is written for a seek on (source, link, owner,
+    time); SQLite's planner, working from sampled statistics, may instead range-scan the time
+    index over most of the table, turning 0.1 s into minutes. Other databases get the plain column.
+    """
+
+    inherit_cache = True
+
+    def __init__(self, column):
+        self.column = column
+        self.type = column.type
+
+
+@compiles(unindexed)
+def _unindexed_default(element, compiler, **kw):
+    return compiler.process(element.column, **kw)
+
+
+@compiles(unindexed, "sqlite")
+def _unindexed_sqlite(element, compiler, **kw):
+    return "+" + compiler.process(element.column, **kw)
 
 
 def _ci_in(column, values) -> Any:

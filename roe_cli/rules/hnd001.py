@@ -13,7 +13,7 @@ from sqlalchemy import and_, exists, func, literal, null, select
 
 from ..models import ownership_changes
 from .base import RuleParams, Severity
-from .context import account_activity, live_owned_accounts
+from .context import live_owned_accounts
 
 CODE = "HND001"
 NAME = "stale-handoff"
@@ -25,10 +25,8 @@ class Params(RuleParams):
 
 
 def query(ctx):
-    ctx.ensure("activity")
     a, a_live = live_owned_accounts()
     oc = ownership_changes
-    x = account_activity
     latest = (
         select(oc.c.source, oc.c.object_id, func.max(oc.c.changed_at).label("changed_at"))
         .where(oc.c.object_type == "account", oc.c.changed_at <= ctx.now)
@@ -56,9 +54,6 @@ def query(ctx):
                 handed.c.object_id == a.c.id, handed.c.changed_at == latest.c.changed_at,
                 handed.c.new_owner_id == a.c.owner_id,
             ),
-            ~exists().where(
-                x.c.source == a.c.source, x.c.account_id == a.c.id, x.c.owner_id == a.c.owner_id,
-                x.c.occurred_at >= latest.c.changed_at, x.c.occurred_at <= ctx.now,
-            ),
+            ~ctx.activity_exists(a, a.c.owner_id, at_or_after=latest.c.changed_at, until=ctx.now),
         )
     )

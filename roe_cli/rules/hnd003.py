@@ -9,11 +9,11 @@ Fix: the owner follows up; no suggestion.
 from __future__ import annotations
 
 from pydantic import PositiveInt
-from sqlalchemy import exists, func, literal, null, select
+from sqlalchemy import exists, literal, null, select
 
 from ..models import opportunities
 from .base import RuleParams, Severity
-from .context import account_activity, live_owned_accounts
+from .context import live_owned_accounts
 
 CODE = "HND003"
 NAME = "neglected-account"
@@ -25,21 +25,14 @@ class Params(RuleParams):
 
 
 def query(ctx):
-    ctx.ensure("activity")
     a, a_live = live_owned_accounts()
     o = opportunities
-    x = account_activity
     start = ctx.days_ago(ctx.params.max_idle_days)
     open_opp = exists().where(
         o.c.source == a.c.source, o.c.account_id == a.c.id,
         o.c.deleted.is_(False), o.c.is_closed.is_(False),
     )
-    last_touch = (
-        select(func.max(x.c.occurred_at))
-        .where(x.c.source == a.c.source, x.c.account_id == a.c.id, x.c.owner_id == a.c.owner_id,
-               x.c.occurred_at <= ctx.now)
-        .scalar_subquery()
-    )
+    touched = ctx.activity_exists(a, a.c.owner_id, after=start, until=ctx.now)
     return (
         select(
             a.c.source,
@@ -49,13 +42,7 @@ def query(ctx):
             a.c.id.label("account_id"),
             a.c.owner_id,
             null().label("suggested_owner_id"),
-            ctx.json(last_owner_activity=last_touch, max_idle_days=literal(ctx.params.max_idle_days)).label("details"),
+            ctx.json(max_idle_days=literal(ctx.params.max_idle_days)).label("details"),
         )
-        .where(a_live, open_opp)
-        .where(
-            ~exists().where(
-                x.c.source == a.c.source, x.c.account_id == a.c.id, x.c.owner_id == a.c.owner_id,
-                x.c.occurred_at > start, x.c.occurred_at <= ctx.now,
-            )
-        )
+        .where(a_live, open_opp, ~touched)
     )

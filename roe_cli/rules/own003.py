@@ -16,7 +16,7 @@ from sqlalchemy import and_, case, func, literal, or_, select, union_all
 
 from ..models import accounts, contacts
 from .base import RuleParams, Severity
-from .context import account_activity, owner_roles
+from .context import owner_roles
 
 CODE = "OWN003"
 NAME = "duplicate-account-split"
@@ -56,13 +56,13 @@ def query(ctx):
         ).label("rn"),
     ).subquery("ranked")
     from_contacts = select(ranked.c.source, ranked.c.account_id, ranked.c.domain).where(ranked.c.rn == 1)
-    domains = union_all(from_website, from_contacts).subquery("domains")
+    domains = union_all(from_website, from_contacts).cte("domains")
 
     acc = accounts.alias("acc")
     members = (
         select(domains.c.source, domains.c.domain, domains.c.account_id, acc.c.owner_id, acc.c.created_at)
         .join(acc, and_(acc.c.source == domains.c.source, acc.c.id == domains.c.account_id))
-        .subquery("members")
+        .cte("members")
     )
     split = (
         select(members.c.source, members.c.domain)
@@ -73,18 +73,11 @@ def query(ctx):
     cluster = (
         select(members)
         .join(split, and_(split.c.source == members.c.source, split.c.domain == members.c.domain))
-        .subquery("cluster")
+        .cte("cluster")
     )
     created_order = (case((cluster.c.created_at.is_(None), 1), else_=0), cluster.c.created_at, cluster.c.account_id)
     if ctx.params.prefer == "most_active":
-        ctx.ensure("activity")
-        x = account_activity
-        activity = (
-            select(func.count())
-            .where(x.c.source == cluster.c.source, x.c.account_id == cluster.c.account_id,
-                   x.c.occurred_at > ctx.days_ago(365), x.c.occurred_at <= ctx.now)
-            .scalar_subquery()
-        )
+        activity = ctx.activity_count(cluster.c.source, cluster.c.account_id, ctx.days_ago(365), ctx.now)
         order = (activity.desc(), *created_order)
     else:
         activity = literal(None)
@@ -93,7 +86,7 @@ def query(ctx):
         cluster,
         activity.label("activities"),
         func.row_number().over(partition_by=(cluster.c.source, cluster.c.domain), order_by=order).label("rank"),
-    ).subquery("ranked_members")
+    ).cte("ranked_members")
     preferred = ranked_members.alias("preferred")
     preferred_owner = owner_roles.alias("preferred_owner")
     m = ranked_members

@@ -10,10 +10,10 @@ Fix: a person decides: reassign the account, or agree who works it. No suggestio
 from __future__ import annotations
 
 from pydantic import PositiveInt
-from sqlalchemy import and_, func, literal, null, select
+from sqlalchemy import and_, case, func, literal, null, select
 
 from .base import RuleParams, Severity
-from .context import account_activity, live_owned_accounts, owner_roles, role_not_in
+from .context import live_owned_accounts, owner_roles, role_not_in
 
 CODE = "OWN004"
 NAME = "non-owner-engagement"
@@ -27,42 +27,40 @@ class Params(RuleParams):
 
 
 def query(ctx):
-    ctx.ensure("roles", "activity")
+    ctx.ensure("roles")
     a, a_live = live_owned_accounts()
-    x = account_activity
-    counts = (
-        select(x.c.source, x.c.account_id, x.c.owner_id, func.count().label("n"))
-        .where(x.c.owner_id.is_not(None), x.c.occurred_at > ctx.days_ago(ctx.params.window_days),
-               x.c.occurred_at <= ctx.now)
-        .group_by(x.c.source, x.c.account_id, x.c.owner_id)
-        .subquery("counts")
+    totals = ctx.activity_totals(ctx.days_ago(ctx.params.window_days), ctx.now)
+    # Each user's count beside the owner's count on the same account, in one pass (a window
+    # function rather than a self-join, which SQLite plans badly on big windows).
+    owner_n = func.max(case((totals.c.owner_id == a.c.owner_id, totals.c.n), else_=0)).over(
+        partition_by=(totals.c.source, totals.c.account_id)
     )
-    owner_counts = counts.alias("owner_counts")
+    per_user = (
+        select(totals.c.source, totals.c.account_id, totals.c.owner_id.label("user_id"), totals.c.n,
+               a.c.owner_id.label("account_owner_id"), owner_n.label("owner_n"))
+        .join(a, and_(a.c.source == totals.c.source, a.c.id == totals.c.account_id))
+        .where(a_live)
+        .subquery("per_user")
+    )
     user = owner_roles.alias("engaged")
-    owner_n = func.coalesce(owner_counts.c.n, 0)
     return (
         select(
-            a.c.source,
+            per_user.c.source,
             literal("account").label("object_type"),
-            a.c.id.label("object_id"),
-            counts.c.owner_id.label("related_user_id"),
-            a.c.id.label("account_id"),
-            a.c.owner_id,
+            per_user.c.account_id.label("object_id"),
+            per_user.c.user_id.label("related_user_id"),
+            per_user.c.account_id,
+            per_user.c.account_owner_id.label("owner_id"),
             null().label("suggested_owner_id"),
-            ctx.json(user_activities=counts.c.n, owner_activities=owner_n,
+            ctx.json(user_activities=per_user.c.n, owner_activities=per_user.c.owner_n,
                      window_days=literal(ctx.params.window_days)).label("details"),
         )
-        .select_from(counts)
-        .join(a, and_(a.c.source == counts.c.source, a.c.id == counts.c.account_id))
-        .outerjoin(owner_counts, and_(owner_counts.c.source == a.c.source,
-                                      owner_counts.c.account_id == a.c.id,
-                                      owner_counts.c.owner_id == a.c.owner_id))
-        .outerjoin(user, and_(user.c.source == counts.c.source, user.c.id == counts.c.owner_id))
+        .outerjoin(user, and_(user.c.source == per_user.c.source, user.c.id == per_user.c.user_id))
         .where(
-            a_live,
-            counts.c.owner_id != a.c.owner_id,
-            counts.c.n >= ctx.params.min_activities,
-            counts.c.n > owner_n,
+            per_user.c.user_id.is_not(None),
+            per_user.c.user_id != per_user.c.account_owner_id,
+            per_user.c.n >= ctx.params.min_activities,
+            per_user.c.n > per_user.c.owner_n,
             role_not_in(user.c.role, ctx.params.exempt_roles),
         )
     )
