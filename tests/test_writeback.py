@@ -136,47 +136,10 @@ def approved(engine, result: plans.BuildResult, path: Path, by="vp@example.com")
     return plans.load_plan(path)
 
 
-_DEMO_READ_OWNERS = DemoConnector.read_owners
-
-
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "connectors/demo read_owners passes a CursorResult to dict.update (SQLAlchemy 2.x treats it as "
-    "a mapping); once fixed, drop this test and the _demo_read_owners fixture below"))
 def test_the_demo_connector_reads_owners(engine):
     org = make_org(engine)
-    got = _DEMO_READ_OWNERS(DemoConnector(engine), "account", org["accounts"][:2])
+    got = DemoConnector(engine).read_owners("account", org["accounts"][:2])
     assert got == {org["accounts"][0]: CLEO, org["accounts"][1]: CLEO}
-
-
-@pytest.fixture(autouse=True)
-def _demo_read_owners(monkeypatch):
-    """Work around a bug in ``connectors/demo`` (not ours to edit, reported to the lead).
-
-    ``DemoConnector.read_owners`` passes a ``CursorResult`` to ``dict.update``, which treats it as a
-    mapping (it has ``keys()``) and fails with "'CursorResult' object is not subscriptable" on
-    SQLAlchemy 2.x. When (and only when) that happens, answer with the same query done right.
-    """
-    original = DemoConnector.read_owners
-
-    def read_owners(self, object_type, ids):
-        try:
-            return original(self, object_type, ids)
-        except TypeError as exc:
-            if "not subscriptable" not in str(exc):
-                raise
-        self._calls -= 1  # the failed attempt counted one chunk
-        table = self._table(object_type)
-        out = {}
-        with self.engine.connect() as conn:
-            for start in range(0, len(ids), 500):
-                self._calls += 1
-                out.update((row[0], row[1]) for row in conn.execute(
-                    select(table.c.id, table.c.owner_id).where(
-                        table.c.source == self.source, table.c.id.in_(list(ids[start:start + 500])),
-                        table.c.deleted.is_(False))))
-        return out
-
-    monkeypatch.setattr(DemoConnector, "read_owners", read_owners)
 
 
 class Spy:

@@ -40,15 +40,14 @@ class DemoConnector:
             for start in range(0, len(ids), 500):
                 self._calls += 1
                 chunk = list(ids[start : start + 500])
-                out.update(
-                    conn.execute(
-                        select(table.c.id, table.c.owner_id).where(
-                            table.c.source == self.source,
-                            table.c.id.in_(chunk),
-                            table.c.deleted.is_(False),
-                        )
-                    ).tuples()
+                rows = conn.execute(
+                    select(table.c.id, table.c.owner_id).where(
+                        table.c.source == self.source,
+                        table.c.id.in_(chunk),
+                        table.c.deleted.is_(False),
+                    )
                 )
+                out.update((row_id, owner_id) for row_id, owner_id in rows)
         return out
 
     def update_owners(self, object_type: str, changes: Sequence[OwnerChange]) -> list[WriteResult]:
