@@ -109,9 +109,13 @@ def open_engine(ctx: typer.Context, *, migrate: bool = True):
 
 
 def print_error(exc: RoeError) -> None:
-    err_console.print(f"[bold red]Error:[/] {exc.what}", markup=True, highlight=False)
+    """``Error: what`` and an indented ``todo``, as literal text: messages quote files and CRM
+    values, where ``[teams]`` or ``:100:`` must not turn into markup or emoji."""
+    from rich.text import Text
+
+    err_console.print(Text.assemble(("Error:", "bold red"), " ", exc.what), soft_wrap=True)
     if exc.todo:
-        err_console.print(f"  {exc.todo}", markup=False)
+        err_console.print(Text("  " + exc.todo), soft_wrap=True)
 
 
 def interactive() -> bool:
