@@ -190,12 +190,15 @@ def run_audit(
 
 
 def _refresh_statistics(conn: Connection) -> None:
-    """Give SQLite's planner table statistics (sampled, so it costs little even on big mirrors);
-    without them it may scan activities instead of seeking the indexes the rules are built on.
-    PostgreSQL keeps its own statistics (autovacuum)."""
+    """Give the planner fresh table statistics (sampled, so it costs little even on big mirrors).
+    Without them, right after a big sync or `roe demo`, SQLite and PostgreSQL both may scan
+    activities instead of seeking the indexes the rules are built on."""
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("PRAGMA analysis_limit=1000")
         conn.exec_driver_sql("ANALYZE")
+    elif conn.dialect.name == "postgresql":
+        for table in ("owners", "accounts", "contacts", "opportunities", "activities", "ownership_changes"):
+            conn.exec_driver_sql(f"ANALYZE {table}")
 
 
 def _tmp_tables(ctx: RuleContext):
@@ -300,17 +303,18 @@ def _by_owner(conn: Connection, run_id: int) -> dict[str, dict[str, int]]:
     """Open, waived and new counts per owner e-mail (or id) in this run."""
     f, o = findings, owners
     who = func.coalesce(o.c.email, f.c.owner_id, "(no owner)")
+    who = who.label("who")
     rows = conn.execute(
-        select(who, f.c.status, (f.c.first_run_id == run_id).label("new"), func.count())
+        select(who, f.c.status, f.c.first_run_id, func.count())
         .select_from(f)
         .outerjoin(o, and_(o.c.source == f.c.source, o.c.id == f.c.owner_id))
         .where(f.c.last_run_id == run_id)
-        .group_by(who, f.c.status, f.c.first_run_id == run_id)
+        .group_by(who, f.c.status, f.c.first_run_id)
     ).all()
     out: dict[str, dict[str, int]] = {}
-    for owner, status, new, n in rows:
+    for owner, status, first_run_id, n in rows:
         entry = out.setdefault(owner, {"open": 0, "waived": 0, "new": 0})
         entry[status] = entry.get(status, 0) + n
-        if new:
+        if first_run_id == run_id:
             entry["new"] += n
     return dict(sorted(out.items()))

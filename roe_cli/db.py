@@ -175,7 +175,8 @@ def run_lock(engine: Engine, command: str) -> Iterator[None]:
         return
     if engine.dialect.name == "postgresql":
         key = 0x726F65  # "roe"
-        with engine.connect() as conn:
+        # autocommit: the advisory lock belongs to the session, and no transaction stays open
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
             if not got:
                 raise LockedError(

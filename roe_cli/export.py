@@ -315,6 +315,9 @@ def write_rows(
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"{target} is a folder.", "Give a file name, e.g. -o findings.csv.")
+    if target.exists() and not target.is_file():
+        # the file is renamed into place: that would replace a device or a pipe, not write to it
+        raise UsageError(f"{target} is not a regular file.", "Give a file name, e.g. -o findings.csv.")
     folder = target.parent
     if not folder.is_dir():
         raise UsageError(f"The folder {folder} does not exist.", "Create it first or write elsewhere.")

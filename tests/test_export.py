@@ -7,6 +7,7 @@ import json
 import sqlite3
 from collections import Counter
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import openpyxl
 import pandas as pd
@@ -408,3 +409,11 @@ def test_runs_export_is_the_trend_of_the_audit_summaries(roe, org, tmp_path):
     last = owners_frame[owners_frame["run_id"] == second["run_id"]].set_index("owner")
     for owner, counts in second["summary"]["by_owner"].items():
         assert (last.loc[owner, "open"], last.loc[owner, "waived"]) == (counts["open"], counts["waived"])
+
+
+def test_an_export_refuses_to_replace_a_device(roe, org):
+    """Exports are renamed into place; aimed at /dev/null they must not replace it."""
+    result = roe("export", "findings", "-o", "/dev/null", "--format", "csv")
+    assert result.exit_code == 2
+    assert "not a regular file" in result.stderr
+    assert Path("/dev/null").is_char_device()
