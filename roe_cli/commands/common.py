@@ -17,14 +17,19 @@ from rich.console import Console
 from ..errors import RoeError, redact
 from ..settings import database_url, rules_path
 
-
-def _width(stream) -> int | None:
-    """Rich wraps at 80 columns when output is not a terminal; logs and pipes read better wider."""
-    return None if stream.isatty() or os.environ.get("COLUMNS") else 160
+console = Console(highlight=False, soft_wrap=True)  # plain lines never wrap mid-path
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-console = Console(highlight=False, width=_width(sys.stdout))
-err_console = Console(stderr=True, highlight=False, width=_width(sys.stderr))
+def _set_widths() -> None:
+    """Per invocation: the terminal's width, else ``COLUMNS``, else 160 (rich's 80 columns
+    wrap tables and messages in cron logs and pipes)."""
+    for con, stream in ((console, sys.stdout), (err_console, sys.stderr)):
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit():
+            con.width = int(columns)
+        elif not stream.isatty():
+            con.width = 160
 
 
 @dataclass
@@ -93,6 +98,7 @@ def global_options(
 ) -> None:
     """Options that every command takes, before the command name."""
     setup_logging(verbose, log_file)
+    _set_widths()
     ctx.obj = State(db=db, rules=rules)
 
 
