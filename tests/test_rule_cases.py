@@ -18,7 +18,15 @@ from roe_cli.audit import run_audit
 from roe_cli.config import parse_rules
 from roe_cli.db import open_database
 from roe_cli.domains import email_domain, normalize_domain
-from roe_cli.models import accounts, activities, contacts, findings, opportunities, owners, ownership_changes
+from roe_cli.models import (
+    accounts,
+    activities,
+    contacts,
+    findings,
+    opportunities,
+    owners,
+    ownership_changes,
+)
 from roe_cli.rules import REGISTRY
 
 CASES_DIR = Path(__file__).parent / "rule_cases"
