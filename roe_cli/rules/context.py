@@ -13,7 +13,8 @@ Temporary tables (per connection):
 
 Activity that counts for an account (through the account itself or its live contacts and
 opportunities) is reached through the mirror's composite indexes, never copied: see
-:meth:`RuleContext.activity_exists` and :meth:`RuleContext.counted_activities`.
+:meth:`RuleContext.activity_exists`, :meth:`RuleContext.activity_count` and
+:meth:`RuleContext.activity_totals`.
 """
 
 from __future__ import annotations
