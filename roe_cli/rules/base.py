@@ -28,6 +28,23 @@ FINDING_COLUMNS = (
 )
 
 
+def finding_columns(source, object_type: str, object_id, account_id, owner_id, details,
+                    suggested=None, related=None) -> tuple:
+    """The columns of :data:`FINDING_COLUMNS`, labelled, for a rule's select."""
+    from sqlalchemy import literal, null
+
+    return (
+        source.label("source"),
+        literal(object_type).label("object_type"),
+        object_id.label("object_id"),
+        (literal("") if related is None else related).label("related_user_id"),
+        account_id.label("account_id"),
+        owner_id.label("owner_id"),
+        (null() if suggested is None else suggested).label("suggested_owner_id"),
+        details.label("details"),
+    )
+
+
 class RuleParams(BaseModel):
     """Settings every rule has. Unknown keys are errors."""
 

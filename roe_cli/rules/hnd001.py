@@ -9,10 +9,10 @@ Fix: the new owner reaches out now; no suggestion.
 from __future__ import annotations
 
 from pydantic import PositiveInt
-from sqlalchemy import and_, exists, func, literal, null, select
+from sqlalchemy import and_, exists, func, literal, select
 
 from ..models import ownership_changes
-from .base import RuleParams, Severity
+from .base import RuleParams, Severity, finding_columns
 from .context import live_owned_accounts
 
 CODE = "HND001"
@@ -36,22 +36,24 @@ def query(ctx):
     handed = oc.alias("handed")
     return (
         select(
-            a.c.source,
-            literal("account").label("object_type"),
-            a.c.id.label("object_id"),
-            literal("").label("related_user_id"),
-            a.c.id.label("account_id"),
-            a.c.owner_id,
-            null().label("suggested_owner_id"),
-            ctx.json(changed_at=latest.c.changed_at, sla_days=literal(ctx.params.sla_days)).label("details"),
+            *finding_columns(
+                a.c.source,
+                "account",
+                a.c.id,
+                a.c.id,
+                a.c.owner_id,
+                ctx.json(changed_at=latest.c.changed_at, sla_days=literal(ctx.params.sla_days)),
+            )
         )
         .join(latest, and_(latest.c.source == a.c.source, latest.c.object_id == a.c.id))
         .where(
             a_live,
             latest.c.changed_at <= ctx.days_ago(ctx.params.sla_days),
             exists().where(
-                handed.c.source == a.c.source, handed.c.object_type == "account",
-                handed.c.object_id == a.c.id, handed.c.changed_at == latest.c.changed_at,
+                handed.c.source == a.c.source,
+                handed.c.object_type == "account",
+                handed.c.object_id == a.c.id,
+                handed.c.changed_at == latest.c.changed_at,
                 handed.c.new_owner_id == a.c.owner_id,
             ),
             ~ctx.activity_exists(a, a.c.owner_id, at_or_after=latest.c.changed_at, until=ctx.now),

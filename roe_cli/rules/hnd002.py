@@ -10,9 +10,9 @@ Fix: hand the account to the right role; no suggestion (the team decides who).
 from __future__ import annotations
 
 from pydantic import NonNegativeInt
-from sqlalchemy import and_, false, func, literal, null, or_, select
+from sqlalchemy import and_, false, func, or_, select
 
-from .base import RuleParams, Severity
+from .base import RuleParams, Severity, finding_columns
 from .context import live_owned_accounts, owner_roles, role_not_in
 
 CODE = "HND002"
@@ -22,7 +22,11 @@ NAME = "stage-role-mismatch"
 class Params(RuleParams):
     severity: Severity = "medium"
     grace_days: NonNegativeInt = 14
-    stage_roles: dict[str, tuple[str, ...]] = {"lead": ("SDR",), "opportunity": ("AE",), "customer": ("AM", "CSM")}
+    stage_roles: dict[str, tuple[str, ...]] = {
+        "lead": ("SDR",),
+        "opportunity": ("AE",),
+        "customer": ("AM", "CSM"),
+    }
 
 
 def query(ctx):
@@ -32,25 +36,33 @@ def query(ctx):
     stage = func.lower(a.c.lifecycle_stage)
     wrong_role = or_(
         false(),
-        *(and_(stage == name.lower(), role_not_in(r.c.role, roles))
-          for name, roles in ctx.params.stage_roles.items()),
+        *(
+            and_(stage == name.lower(), role_not_in(r.c.role, roles))
+            for name, roles in ctx.params.stage_roles.items()
+        ),
     )
     return (
         select(
-            a.c.source,
-            literal("account").label("object_type"),
-            a.c.id.label("object_id"),
-            literal("").label("related_user_id"),
-            a.c.id.label("account_id"),
-            a.c.owner_id,
-            null().label("suggested_owner_id"),
-            ctx.json(stage=a.c.lifecycle_stage, owner_role=r.c.role,
-                     stage_changed_at=a.c.stage_changed_at).label("details"),
+            *finding_columns(
+                a.c.source,
+                "account",
+                a.c.id,
+                a.c.id,
+                a.c.owner_id,
+                ctx.json(
+                    stage=a.c.lifecycle_stage,
+                    owner_role=r.c.role,
+                    stage_changed_at=a.c.stage_changed_at,
+                ),
+            )
         )
         .outerjoin(r, and_(r.c.source == a.c.source, r.c.id == a.c.owner_id))
         .where(
             a_live,
             wrong_role,
-            or_(a.c.stage_changed_at.is_(None), a.c.stage_changed_at <= ctx.days_ago(ctx.params.grace_days)),
+            or_(
+                a.c.stage_changed_at.is_(None),
+                a.c.stage_changed_at <= ctx.days_ago(ctx.params.grace_days),
+            ),
         )
     )

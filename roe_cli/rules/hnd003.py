@@ -9,10 +9,10 @@ Fix: the owner follows up; no suggestion.
 from __future__ import annotations
 
 from pydantic import PositiveInt
-from sqlalchemy import exists, literal, null, select
+from sqlalchemy import exists, literal, select
 
 from ..models import opportunities
-from .base import RuleParams, Severity
+from .base import RuleParams, Severity, finding_columns
 from .context import live_owned_accounts
 
 CODE = "HND003"
@@ -29,20 +29,19 @@ def query(ctx):
     o = opportunities
     start = ctx.days_ago(ctx.params.max_idle_days)
     open_opp = exists().where(
-        o.c.source == a.c.source, o.c.account_id == a.c.id,
-        o.c.deleted.is_(False), o.c.is_closed.is_(False),
+        o.c.source == a.c.source,
+        o.c.account_id == a.c.id,
+        o.c.deleted.is_(False),
+        o.c.is_closed.is_(False),
     )
     touched = ctx.activity_exists(a, a.c.owner_id, after=start, until=ctx.now)
-    return (
-        select(
+    return select(
+        *finding_columns(
             a.c.source,
-            literal("account").label("object_type"),
-            a.c.id.label("object_id"),
-            literal("").label("related_user_id"),
-            a.c.id.label("account_id"),
+            "account",
+            a.c.id,
+            a.c.id,
             a.c.owner_id,
-            null().label("suggested_owner_id"),
-            ctx.json(max_idle_days=literal(ctx.params.max_idle_days)).label("details"),
+            ctx.json(max_idle_days=literal(ctx.params.max_idle_days)),
         )
-        .where(a_live, open_opp, ~touched)
-    )
+    ).where(a_live, open_opp, ~touched)

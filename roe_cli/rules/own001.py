@@ -8,10 +8,10 @@ Fix: move the contact to the account's owner (the suggestion, when that owner is
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, literal, select
+from sqlalchemy import and_, case, select
 
 from ..models import contacts
-from .base import RuleParams, Severity
+from .base import RuleParams, Severity, finding_columns
 from .context import live_owned_accounts, owner_roles, role_not_in
 
 CODE = "OWN001"
@@ -31,18 +31,25 @@ def query(ctx):
     account_owner = owner_roles.alias("account_owner")
     return (
         select(
-            c.c.source,
-            literal("contact").label("object_type"),
-            c.c.id.label("object_id"),
-            literal("").label("related_user_id"),
-            c.c.account_id,
-            c.c.owner_id,
-            case((account_owner.c.active.is_(True), a.c.owner_id)).label("suggested_owner_id"),
-            ctx.json(contact_owner_role=contact_owner.c.role, account_owner_id=a.c.owner_id).label("details"),
+            *finding_columns(
+                c.c.source,
+                "contact",
+                c.c.id,
+                c.c.account_id,
+                c.c.owner_id,
+                ctx.json(contact_owner_role=contact_owner.c.role, account_owner_id=a.c.owner_id),
+                suggested=case((account_owner.c.active.is_(True), a.c.owner_id)),
+            )
         )
         .join(a, and_(a.c.source == c.c.source, a.c.id == c.c.account_id))
-        .outerjoin(contact_owner, and_(contact_owner.c.source == c.c.source, contact_owner.c.id == c.c.owner_id))
-        .outerjoin(account_owner, and_(account_owner.c.source == a.c.source, account_owner.c.id == a.c.owner_id))
+        .outerjoin(
+            contact_owner,
+            and_(contact_owner.c.source == c.c.source, contact_owner.c.id == c.c.owner_id),
+        )
+        .outerjoin(
+            account_owner,
+            and_(account_owner.c.source == a.c.source, account_owner.c.id == a.c.owner_id),
+        )
         .where(
             a_live,
             c.c.deleted.is_(False),

@@ -14,7 +14,7 @@ from typing import Literal
 from sqlalchemy import and_, case, func, literal, select
 
 from ..models import accounts, contacts, opportunities
-from .base import RuleParams, Severity
+from .base import RuleParams, Severity, finding_columns
 from .context import account_territory, owner_roles, territories_t
 
 CODE = "OWN002"
@@ -23,7 +23,11 @@ NAME = "inactive-owner"
 
 class Params(RuleParams):
     severity: Severity = "high"
-    objects: tuple[Literal["account", "contact", "opportunity"], ...] = ("account", "contact", "opportunity")
+    objects: tuple[Literal["account", "contact", "opportunity"], ...] = (
+        "account",
+        "contact",
+        "opportunity",
+    )
     fallback: str = "territory"
 
 
@@ -57,30 +61,48 @@ def _select(ctx, object_type: str):
     if object_type == "account":
         suggested = fallback_owner
     else:
-        suggested = func.coalesce(case((acct_owner.c.active.is_(True), acct_owner.c.id)), fallback_owner)
+        suggested = func.coalesce(
+            case((acct_owner.c.active.is_(True), acct_owner.c.id)), fallback_owner
+        )
 
     stmt = (
         select(
-            rec.c.source,
-            literal(object_type).label("object_type"),
-            rec.c.id.label("object_id"),
-            literal("").label("related_user_id"),
-            (acct.c.id if object_type != "account" else rec.c.id).label("account_id"),
-            rec.c.owner_id,
-            suggested.label("suggested_owner_id"),
-            ctx.json(inactive_owner_id=rec.c.owner_id, fallback=literal(fallback),
-                     territory=terr.c.name).label("details"),
+            *finding_columns(
+                rec.c.source,
+                object_type,
+                rec.c.id,
+                (acct.c.id if object_type != "account" else rec.c.id),
+                rec.c.owner_id,
+                ctx.json(
+                    inactive_owner_id=rec.c.owner_id,
+                    fallback=literal(fallback),
+                    territory=terr.c.name,
+                ),
+                suggested=suggested,
+            )
         )
         .select_from(rec)
         .join(owner, and_(owner.c.source == rec.c.source, owner.c.id == rec.c.owner_id))
-        .outerjoin(acct, and_(acct.c.source == rec.c.source, acct.c.id == account_id,
-                              acct.c.deleted.is_(False)))
-        .outerjoin(acct_owner, and_(acct_owner.c.source == acct.c.source, acct_owner.c.id == acct.c.owner_id))
+        .outerjoin(
+            acct,
+            and_(acct.c.source == rec.c.source, acct.c.id == account_id, acct.c.deleted.is_(False)),
+        )
+        .outerjoin(
+            acct_owner,
+            and_(acct_owner.c.source == acct.c.source, acct_owner.c.id == acct.c.owner_id),
+        )
         .outerjoin(at, and_(at.c.source == acct.c.source, at.c.account_id == acct.c.id))
         .outerjoin(terr, and_(terr.c.source == at.c.source, terr.c.ordinal == at.c.ordinal))
-        .outerjoin(default_owner, and_(default_owner.c.source == terr.c.source,
-                                       default_owner.c.id == terr.c.default_owner_id))
-        .outerjoin(manager, and_(manager.c.source == owner.c.source, manager.c.id == owner.c.manager_id))
+        .outerjoin(
+            default_owner,
+            and_(
+                default_owner.c.source == terr.c.source,
+                default_owner.c.id == terr.c.default_owner_id,
+            ),
+        )
+        .outerjoin(
+            manager, and_(manager.c.source == owner.c.source, manager.c.id == owner.c.manager_id)
+        )
         .where(rec.c.deleted.is_(False), owner.c.active.is_(False))
     )
     if object_type == "opportunity":

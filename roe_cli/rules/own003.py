@@ -15,7 +15,7 @@ from typing import Literal
 from sqlalchemy import and_, case, func, literal, or_, select, union_all
 
 from ..models import accounts, contacts
-from .base import RuleParams, Severity
+from .base import RuleParams, Severity, finding_columns
 from .context import owner_roles
 
 CODE = "OWN003"
@@ -41,26 +41,43 @@ def query(ctx):
     )
     c = contacts
     per_domain = (
-        select(c.c.source, c.c.account_id, c.c.email_domain.label("domain"), func.count().label("n"))
+        select(
+            c.c.source, c.c.account_id, c.c.email_domain.label("domain"), func.count().label("n")
+        )
         .join(a, and_(a.c.source == c.c.source, a.c.id == c.c.account_id))
-        .where(live_owned, no_website, c.c.deleted.is_(False), c.c.email_domain.is_not(None),
-               c.c.email_domain.not_in(free))
+        .where(
+            live_owned,
+            no_website,
+            c.c.deleted.is_(False),
+            c.c.email_domain.is_not(None),
+            c.c.email_domain.not_in(free),
+        )
         .group_by(c.c.source, c.c.account_id, c.c.email_domain)
         .subquery("per_domain")
     )
     ranked = select(
         per_domain,
-        func.row_number().over(
+        func.row_number()
+        .over(
             partition_by=(per_domain.c.source, per_domain.c.account_id),
             order_by=(per_domain.c.n.desc(), per_domain.c.domain),
-        ).label("rn"),
+        )
+        .label("rn"),
     ).subquery("ranked")
-    from_contacts = select(ranked.c.source, ranked.c.account_id, ranked.c.domain).where(ranked.c.rn == 1)
+    from_contacts = select(ranked.c.source, ranked.c.account_id, ranked.c.domain).where(
+        ranked.c.rn == 1
+    )
     domains = union_all(from_website, from_contacts).cte("domains")
 
     acc = accounts.alias("acc")
     members = (
-        select(domains.c.source, domains.c.domain, domains.c.account_id, acc.c.owner_id, acc.c.created_at)
+        select(
+            domains.c.source,
+            domains.c.domain,
+            domains.c.account_id,
+            acc.c.owner_id,
+            acc.c.created_at,
+        )
         .join(acc, and_(acc.c.source == domains.c.source, acc.c.id == domains.c.account_id))
         .cte("members")
     )
@@ -75,9 +92,15 @@ def query(ctx):
         .join(split, and_(split.c.source == members.c.source, split.c.domain == members.c.domain))
         .cte("cluster")
     )
-    created_order = (case((cluster.c.created_at.is_(None), 1), else_=0), cluster.c.created_at, cluster.c.account_id)
+    created_order = (
+        case((cluster.c.created_at.is_(None), 1), else_=0),
+        cluster.c.created_at,
+        cluster.c.account_id,
+    )
     if ctx.params.prefer == "most_active":
-        activity = ctx.activity_count(cluster.c.source, cluster.c.account_id, ctx.days_ago(365), ctx.now)
+        activity = ctx.activity_count(
+            cluster.c.source, cluster.c.account_id, ctx.days_ago(365), ctx.now
+        )
         order = (activity.desc(), *created_order)
     else:
         activity = literal(None)
@@ -85,27 +108,45 @@ def query(ctx):
     ranked_members = select(
         cluster,
         activity.label("activities"),
-        func.row_number().over(partition_by=(cluster.c.source, cluster.c.domain), order_by=order).label("rank"),
+        func.row_number()
+        .over(partition_by=(cluster.c.source, cluster.c.domain), order_by=order)
+        .label("rank"),
     ).cte("ranked_members")
     preferred = ranked_members.alias("preferred")
     preferred_owner = owner_roles.alias("preferred_owner")
     m = ranked_members
     return (
         select(
-            m.c.source,
-            literal("account").label("object_type"),
-            m.c.account_id.label("object_id"),
-            literal("").label("related_user_id"),
-            m.c.account_id,
-            m.c.owner_id,
-            case((preferred_owner.c.active.is_(True), preferred.c.owner_id)).label("suggested_owner_id"),
-            ctx.json(domain=m.c.domain, preferred_account_id=preferred.c.account_id,
-                     prefer=literal(ctx.params.prefer), account_activities=m.c.activities,
-                     preferred_activities=preferred.c.activities).label("details"),
+            *finding_columns(
+                m.c.source,
+                "account",
+                m.c.account_id,
+                m.c.account_id,
+                m.c.owner_id,
+                ctx.json(
+                    domain=m.c.domain,
+                    preferred_account_id=preferred.c.account_id,
+                    prefer=literal(ctx.params.prefer),
+                    account_activities=m.c.activities,
+                    preferred_activities=preferred.c.activities,
+                ),
+                suggested=case((preferred_owner.c.active.is_(True), preferred.c.owner_id)),
+            )
         )
-        .join(preferred, and_(preferred.c.source == m.c.source, preferred.c.domain == m.c.domain,
-                              preferred.c.rank == 1))
-        .outerjoin(preferred_owner, and_(preferred_owner.c.source == preferred.c.source,
-                                         preferred_owner.c.id == preferred.c.owner_id))
+        .join(
+            preferred,
+            and_(
+                preferred.c.source == m.c.source,
+                preferred.c.domain == m.c.domain,
+                preferred.c.rank == 1,
+            ),
+        )
+        .outerjoin(
+            preferred_owner,
+            and_(
+                preferred_owner.c.source == preferred.c.source,
+                preferred_owner.c.id == preferred.c.owner_id,
+            ),
+        )
         .where(m.c.owner_id != preferred.c.owner_id)
     )

@@ -10,9 +10,9 @@ Fix: a person decides: reassign the account, or agree who works it. No suggestio
 from __future__ import annotations
 
 from pydantic import PositiveInt
-from sqlalchemy import and_, case, func, literal, null, select
+from sqlalchemy import and_, case, func, literal, select
 
-from .base import RuleParams, Severity
+from .base import RuleParams, Severity, finding_columns
 from .context import live_owned_accounts, owner_roles, role_not_in
 
 CODE = "OWN004"
@@ -36,8 +36,14 @@ def query(ctx):
         partition_by=(totals.c.source, totals.c.account_id)
     )
     per_user = (
-        select(totals.c.source, totals.c.account_id, totals.c.owner_id.label("user_id"), totals.c.n,
-               a.c.owner_id.label("account_owner_id"), owner_n.label("owner_n"))
+        select(
+            totals.c.source,
+            totals.c.account_id,
+            totals.c.owner_id.label("user_id"),
+            totals.c.n,
+            a.c.owner_id.label("account_owner_id"),
+            owner_n.label("owner_n"),
+        )
         .join(a, and_(a.c.source == totals.c.source, a.c.id == totals.c.account_id))
         .where(a_live)
         .subquery("per_user")
@@ -45,15 +51,19 @@ def query(ctx):
     user = owner_roles.alias("engaged")
     return (
         select(
-            per_user.c.source,
-            literal("account").label("object_type"),
-            per_user.c.account_id.label("object_id"),
-            per_user.c.user_id.label("related_user_id"),
-            per_user.c.account_id,
-            per_user.c.account_owner_id.label("owner_id"),
-            null().label("suggested_owner_id"),
-            ctx.json(user_activities=per_user.c.n, owner_activities=per_user.c.owner_n,
-                     window_days=literal(ctx.params.window_days)).label("details"),
+            *finding_columns(
+                per_user.c.source,
+                "account",
+                per_user.c.account_id,
+                per_user.c.account_id,
+                per_user.c.account_owner_id,
+                ctx.json(
+                    user_activities=per_user.c.n,
+                    owner_activities=per_user.c.owner_n,
+                    window_days=literal(ctx.params.window_days),
+                ),
+                related=per_user.c.user_id,
+            )
         )
         .outerjoin(user, and_(user.c.source == per_user.c.source, user.c.id == per_user.c.user_id))
         .where(

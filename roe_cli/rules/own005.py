@@ -8,9 +8,9 @@ Fix: move the account to the territory's ``default_owner`` (the suggestion), or 
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, exists, literal, select
+from sqlalchemy import and_, case, exists, select
 
-from .base import RuleParams, Severity
+from .base import RuleParams, Severity, finding_columns
 from .context import (
     account_territory,
     live_owned_accounts,
@@ -40,18 +40,24 @@ def query(ctx):
     )
     return (
         select(
-            a.c.source,
-            literal("account").label("object_type"),
-            a.c.id.label("object_id"),
-            literal("").label("related_user_id"),
-            a.c.id.label("account_id"),
-            a.c.owner_id,
-            case((default_owner.c.active.is_(True), default_owner.c.id)).label("suggested_owner_id"),
-            ctx.json(territory=terr.c.name, team=terr.c.team).label("details"),
+            *finding_columns(
+                a.c.source,
+                "account",
+                a.c.id,
+                a.c.id,
+                a.c.owner_id,
+                ctx.json(territory=terr.c.name, team=terr.c.team),
+                suggested=case((default_owner.c.active.is_(True), default_owner.c.id)),
+            )
         )
         .join(at, and_(at.c.source == a.c.source, at.c.account_id == a.c.id))
         .join(terr, and_(terr.c.source == at.c.source, terr.c.ordinal == at.c.ordinal))
-        .outerjoin(default_owner, and_(default_owner.c.source == terr.c.source,
-                                       default_owner.c.id == terr.c.default_owner_id))
+        .outerjoin(
+            default_owner,
+            and_(
+                default_owner.c.source == terr.c.source,
+                default_owner.c.id == terr.c.default_owner_id,
+            ),
+        )
         .where(a_live, ~member)
     )

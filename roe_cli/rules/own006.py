@@ -8,10 +8,10 @@ Fix: move the deal to the account's owner (the suggestion, when active).
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, literal, select
+from sqlalchemy import and_, case, select
 
 from ..models import opportunities
-from .base import RuleParams, Severity
+from .base import RuleParams, Severity, finding_columns
 from .context import live_owned_accounts, owner_roles, role_not_in
 
 CODE = "OWN006"
@@ -31,19 +31,28 @@ def query(ctx):
     account_owner = owner_roles.alias("account_owner")
     return (
         select(
-            o.c.source,
-            literal("opportunity").label("object_type"),
-            o.c.id.label("object_id"),
-            literal("").label("related_user_id"),
-            o.c.account_id,
-            o.c.owner_id,
-            case((account_owner.c.active.is_(True), a.c.owner_id)).label("suggested_owner_id"),
-            ctx.json(opportunity_owner_role=opp_owner.c.role, account_owner_id=a.c.owner_id,
-                     stage=o.c.stage).label("details"),
+            *finding_columns(
+                o.c.source,
+                "opportunity",
+                o.c.id,
+                o.c.account_id,
+                o.c.owner_id,
+                ctx.json(
+                    opportunity_owner_role=opp_owner.c.role,
+                    account_owner_id=a.c.owner_id,
+                    stage=o.c.stage,
+                ),
+                suggested=case((account_owner.c.active.is_(True), a.c.owner_id)),
+            )
         )
         .join(a, and_(a.c.source == o.c.source, a.c.id == o.c.account_id))
-        .outerjoin(opp_owner, and_(opp_owner.c.source == o.c.source, opp_owner.c.id == o.c.owner_id))
-        .outerjoin(account_owner, and_(account_owner.c.source == a.c.source, account_owner.c.id == a.c.owner_id))
+        .outerjoin(
+            opp_owner, and_(opp_owner.c.source == o.c.source, opp_owner.c.id == o.c.owner_id)
+        )
+        .outerjoin(
+            account_owner,
+            and_(account_owner.c.source == a.c.source, account_owner.c.id == a.c.owner_id),
+        )
         .where(
             a_live,
             o.c.deleted.is_(False),
