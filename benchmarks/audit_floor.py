@@ -1,0 +1,548 @@
+"""The floor for roe's rule pass: the nine rules as hand-written SQL on the standard ``sqlite3``.
+
+    .venv/bin/python -m benchmarks.audit_floor --db MIRROR [--rules rules.toml] [--as-of T]
+
+Each rule is one ``SELECT`` producing the same finding rows as roe's rule (source, object type,
+object id, related user, account, owner, suggested owner and the same JSON details), fetched
+fully and counted. The semantics are roe's (see ``/work/shared/design/spec.md`` and
+``roe_cli/rules``): live records only; roles from ``[[teams]]`` first, then ``[role_map]``;
+territories ordered, as one CASE expression; activity that counts for an account through the
+account itself or its live contacts and deals. The small lookups (owner -> role, team members,
+territories' default owners) are computed in Python from ``rules.toml`` and passed in as
+temporary tables, as roe does. The connection gets roe's own SQLite settings (page cache,
+in-memory temp store) and runs ``ANALYZE`` first, as roe's audit does; the queries are written
+for the mirror's indexes (range seeks on the composite activity indexes where they fit).
+
+Run alone, it runs the floor and then roe's audit on the same mirror and checks that both find
+the same rows for every rule (an error and exit status 1 when they do not). ``python -m
+benchmarks`` times both, alternating, each pass in a process of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sqlite3
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# The pragmas roe's engine sets on every SQLite connection (roe_cli/db.py), so both pay the same.
+PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-262144",
+)
+
+
+def ts(value: datetime) -> str:
+    """A time as the mirror stores it (SQLAlchemy's SQLite format for naive UTC values)."""
+    return value.isoformat(sep=" ", timespec="microseconds")
+
+
+def lit(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def lits(values: Iterable[str]) -> str:
+    return ", ".join(lit(v) for v in values)
+
+
+def role_not_in(col: str, roles: Iterable[str]) -> str:
+    """A user with no role is in no list; an empty list excludes nobody."""
+    roles = list(roles)
+    if not roles:
+        return "1"
+    return f"({col} IS NULL OR {col} NOT IN ({lits(roles)}))"
+
+
+def territory_case(config, a: str) -> str:
+    """The ordinal of the first territory whose match fits account ``a``, else NULL."""
+    whens = []
+    for ordinal, territory in enumerate(config.territories):
+        m = territory.match
+        conds = []
+        for column, wanted in (("country", m.country), ("state", m.state), ("industry", m.industry)):
+            if wanted is not None:
+                conds.append(f"lower({a}.{column}) IN ({lits(w.lower() for w in wanted)})")
+        if m.min_employees is not None:
+            conds.append(f"{a}.employees >= {int(m.min_employees)}")
+        if m.max_employees is not None:
+            conds.append(f"{a}.employees <= {int(m.max_employees)}")
+        whens.append(f"WHEN {' AND '.join(conds) or '0'} THEN {ordinal}")
+    return f"(CASE {' '.join(whens)} END)" if whens else "NULL"
+
+
+def owner_activity_absent(a: str, window: str) -> str:
+    """SQL true when the owner of account ``a`` has no live activity in ``window`` (a condition
+    on ``x.occurred_at``) that counts for the account: linked to it directly, or to one of its live
+    contacts or deals. Each branch is a seek on a (source, link, owner, occurred_at) index."""
+    by_owner = f"x.owner_id = {a}.owner_id AND {window} AND x.deleted = 0"
+    return f"""NOT EXISTS (
+        SELECT 1 FROM activities x
+        WHERE x.source = {a}.source AND x.account_id = {a}.id AND {by_owner})
+      AND NOT EXISTS (
+        SELECT 1 FROM contacts c CROSS JOIN activities x ON x.source = c.source AND x.contact_id = c.id
+        WHERE c.source = {a}.source AND c.account_id = {a}.id AND c.deleted = 0 AND {by_owner})
+      AND NOT EXISTS (
+        SELECT 1 FROM opportunities o CROSS JOIN activities x ON x.source = o.source AND x.opportunity_id = o.id
+        WHERE o.source = {a}.source AND o.account_id = {a}.id AND o.deleted = 0 AND {by_owner})"""
+
+
+# -- the rules ---------------------------------------------------------------------------------
+# Each returns (sql, params); the SELECT's columns are FINDING_COLUMNS in order.
+
+
+def own001(p, config, now):
+    return f"""
+    SELECT c.source, 'contact', c.id, '', c.account_id, c.owner_id,
+           CASE WHEN ao.active = 1 THEN a.owner_id END,
+           json_object('contact_owner_role', co.role, 'account_owner_id', a.owner_id)
+    FROM contacts c
+    JOIN accounts a ON a.source = c.source AND a.id = c.account_id
+    LEFT JOIN f_owner co ON co.source = c.source AND co.id = c.owner_id
+    LEFT JOIN f_owner ao ON ao.source = a.source AND ao.id = a.owner_id
+    WHERE c.deleted = 0 AND c.owner_id IS NOT NULL
+      AND a.deleted = 0 AND a.owner_id IS NOT NULL
+      AND c.owner_id <> a.owner_id
+      AND {role_not_in('co.role', p.allowed_roles)}
+    """, {}
+
+
+def own002(p, config, now):
+    fallback = p.fallback
+    if fallback == "territory":
+        fallback_owner = "CASE WHEN d.active = 1 THEN d.id END"
+    elif fallback == "manager":
+        fallback_owner = "CASE WHEN m.active = 1 THEN m.id END"
+    else:
+        fallback_owner = (
+            "(SELECT f.id FROM f_owner f WHERE f.source = rec.source "
+            f"AND f.email = {lit(fallback.lower())} AND f.active = 1 LIMIT 1)"
+        )
+    parts = []
+    for object_type in p.objects:
+        table = {"account": "accounts", "contact": "contacts", "opportunity": "opportunities"}[object_type]
+        if object_type == "account":
+            acct_join = ""  # the account is the record itself (live, as the WHERE asks)
+            acct = "rec"
+            suggested = fallback_owner
+        else:
+            acct_join = (
+                "LEFT JOIN accounts acct ON acct.source = rec.source AND acct.id = rec.account_id "
+                "AND acct.deleted = 0"
+            )
+            acct = "acct"
+            suggested = f"coalesce(CASE WHEN ao.active = 1 THEN ao.id END, {fallback_owner})"
+        open_only = "AND rec.is_closed = 0" if object_type == "opportunity" else ""
+        parts.append(f"""
+        SELECT rec.source, {lit(object_type)}, rec.id, '', {acct}.id, rec.owner_id, {suggested},
+               json_object('inactive_owner_id', rec.owner_id, 'fallback', {lit(fallback)},
+                           'territory', t.name)
+        FROM f_owner o  -- from the few inactive owners into the (source, owner_id) index
+        CROSS JOIN {table} rec ON rec.source = o.source AND rec.owner_id = o.id
+        {acct_join}
+        LEFT JOIN f_owner ao ON ao.source = {acct}.source AND ao.id = {acct}.owner_id
+        LEFT JOIN f_terr t ON t.source = {acct}.source AND t.ordinal = {territory_case(config, acct)}
+        LEFT JOIN f_owner d ON d.source = t.source AND d.id = t.default_owner_id
+        LEFT JOIN f_owner m ON m.source = o.source AND m.id = o.manager_id
+        WHERE o.active = 0 AND rec.deleted = 0 {open_only}
+        """)
+    return " UNION ALL ".join(parts) or "SELECT 1 WHERE 0", {}
+
+
+def own003(p, config, now):
+    free = lits(d.lower() for d in config.free_email_domains) or "NULL"
+    live_owned = "a.deleted = 0 AND a.owner_id IS NOT NULL"
+    if p.prefer == "most_active":
+        # Distinct live activities in the last 365 days that count for the clustered account,
+        # whichever way (UNION drops an activity reached twice): a correlated subquery, i.e. index
+        # seeks from each of the few clustered accounts. (Written as a join, SQLite 3.38+ first
+        # scans all of activities to build a Bloom filter for it, 30 times slower here.) ``+``:
+        # the window filters; it is not the index to drive by.
+        window = "+x.occurred_at > :start AND +x.occurred_at <= :now AND x.deleted = 0"
+        n = f"""(SELECT count(*) FROM (
+            SELECT x.rowid FROM activities x
+            WHERE x.source = cl.source AND x.account_id = cl.account_id AND {window}
+            UNION
+            SELECT x.rowid FROM contacts c
+            CROSS JOIN activities x ON x.source = c.source AND x.contact_id = c.id
+            WHERE c.source = cl.source AND c.account_id = cl.account_id AND c.deleted = 0 AND {window}
+            UNION
+            SELECT x.rowid FROM opportunities o
+            CROSS JOIN activities x ON x.source = o.source AND x.opportunity_id = o.id
+            WHERE o.source = cl.source AND o.account_id = cl.account_id AND o.deleted = 0 AND {window}
+          ))"""
+        order = "activities DESC, cl.created_at IS NULL, cl.created_at, cl.account_id"
+    else:
+        n = "NULL"
+        order = "cl.created_at IS NULL, cl.created_at, cl.account_id"
+    sql = f"""
+    WITH domains AS MATERIALIZED (
+      SELECT a.source, a.id AS account_id, a.domain, a.owner_id, a.created_at FROM accounts a
+      WHERE {live_owned} AND a.website IS NOT NULL AND trim(a.website) <> ''
+        AND a.domain IS NOT NULL AND a.domain NOT IN ({free})
+      UNION ALL
+      SELECT source, account_id, domain, owner_id, created_at FROM (
+        SELECT c.source, c.account_id, c.email_domain AS domain, a.owner_id, a.created_at,
+               row_number() OVER (PARTITION BY c.source, c.account_id
+                                  ORDER BY count(*) DESC, c.email_domain) AS rn
+        FROM accounts a
+        CROSS JOIN contacts c ON c.source = a.source AND c.account_id = a.id
+        WHERE {live_owned} AND (a.website IS NULL OR trim(a.website) = '')
+          AND c.deleted = 0 AND c.email_domain IS NOT NULL AND c.email_domain NOT IN ({free})
+        GROUP BY c.source, c.account_id, c.email_domain
+      ) WHERE rn = 1
+    ),
+    split AS (  -- two or more distinct owners (owned accounts only: no NULL owner)
+      SELECT source, domain FROM domains GROUP BY source, domain HAVING min(owner_id) <> max(owner_id)
+    ),
+    cluster AS MATERIALIZED (
+      SELECT d.* FROM split s JOIN domains d ON d.source = s.source AND d.domain = s.domain
+    ),
+    counted AS MATERIALIZED (SELECT cl.*, {n} AS activities FROM cluster cl),
+    ranked AS MATERIALIZED (
+      SELECT *, row_number() OVER (PARTITION BY source, domain ORDER BY {order}) AS rank
+      FROM counted cl
+    )
+    SELECT m.source, 'account', m.account_id, '', m.account_id, m.owner_id,
+           CASE WHEN po.active = 1 THEN pref.owner_id END,
+           json_object('domain', m.domain, 'preferred_account_id', pref.account_id,
+                       'prefer', {lit(p.prefer)}, 'account_activities', m.activities,
+                       'preferred_activities', pref.activities)
+    FROM ranked m
+    JOIN ranked pref ON pref.source = m.source AND pref.domain = m.domain AND pref.rank = 1
+    LEFT JOIN f_owner po ON po.source = pref.source AND po.id = pref.owner_id
+    WHERE m.owner_id <> pref.owner_id
+    """
+    return sql, {"start": ts(now - timedelta(days=365)), "now": ts(now)}
+
+
+def own004(p, config, now):
+    # One scan of the activities (the 30-day window is a sixth of them: reading the table in order
+    # beats 370,000 random seeks from the time index), each activity's accounts beside it (its own,
+    # its live contact's, its live deal's), then one row per distinct (account, activity).
+    sql = f"""
+    WITH linked AS MATERIALIZED (
+      SELECT x.source, x.owner_id, x.account_id AS a1, c.account_id AS a2, o.account_id AS a3
+      FROM activities x
+      LEFT JOIN contacts c ON c.source = x.source AND c.id = x.contact_id AND c.deleted = 0
+      LEFT JOIN opportunities o ON o.source = x.source AND o.id = x.opportunity_id AND o.deleted = 0
+      WHERE +x.occurred_at > :start AND +x.occurred_at <= :now AND x.deleted = 0
+    ),
+    reached AS (
+      SELECT source, a1 AS account_id, owner_id FROM linked WHERE a1 IS NOT NULL
+      UNION ALL
+      SELECT source, a2, owner_id FROM linked WHERE a2 IS NOT NULL AND a2 IS NOT a1
+      UNION ALL
+      SELECT source, a3, owner_id FROM linked WHERE a3 IS NOT NULL AND a3 IS NOT a1 AND a3 IS NOT a2
+    ),
+    totals AS (
+      SELECT source, account_id, owner_id, count(*) AS n FROM reached
+      GROUP BY source, account_id, owner_id
+    ),
+    per_user AS (
+      SELECT t.source, t.account_id, t.owner_id AS user_id, t.n, a.owner_id AS account_owner_id,
+             max(CASE WHEN t.owner_id = a.owner_id THEN t.n ELSE 0 END)
+               OVER (PARTITION BY t.source, t.account_id) AS owner_n
+      FROM totals t JOIN accounts a ON a.source = t.source AND a.id = t.account_id
+      WHERE a.deleted = 0 AND a.owner_id IS NOT NULL
+    )
+    SELECT pu.source, 'account', pu.account_id, pu.user_id, pu.account_id, pu.account_owner_id, NULL,
+           json_object('user_activities', pu.n, 'owner_activities', pu.owner_n,
+                       'window_days', {int(p.window_days)})
+    FROM per_user pu
+    LEFT JOIN f_owner u ON u.source = pu.source AND u.id = pu.user_id
+    WHERE pu.user_id IS NOT NULL AND pu.user_id <> pu.account_owner_id
+      AND pu.n >= {int(p.min_activities)} AND pu.n > pu.owner_n
+      AND {role_not_in('u.role', p.exempt_roles)}
+    """
+    return sql, {"start": ts(now - timedelta(days=p.window_days)), "now": ts(now)}
+
+
+def own005(p, config, now):
+    sql = f"""
+    SELECT a.source, 'account', a.id, '', a.id, a.owner_id,
+           CASE WHEN d.active = 1 THEN d.id END,
+           json_object('territory', t.name, 'team', t.team)
+    FROM accounts a
+    JOIN f_terr t ON t.source = a.source AND t.ordinal = {territory_case(config, 'a')}
+    LEFT JOIN f_owner d ON d.source = t.source AND d.id = t.default_owner_id
+    WHERE a.deleted = 0 AND a.owner_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM f_member fm
+                      WHERE fm.team = t.team AND fm.source = a.source AND fm.owner_id = a.owner_id)
+    """
+    return sql, {}
+
+
+def own006(p, config, now):
+    return f"""
+    SELECT o.source, 'opportunity', o.id, '', o.account_id, o.owner_id,
+           CASE WHEN ao.active = 1 THEN a.owner_id END,
+           json_object('opportunity_owner_role', oo.role, 'account_owner_id', a.owner_id,
+                       'stage', o.stage)
+    FROM opportunities o
+    JOIN accounts a ON a.source = o.source AND a.id = o.account_id
+    LEFT JOIN f_owner oo ON oo.source = o.source AND oo.id = o.owner_id
+    LEFT JOIN f_owner ao ON ao.source = a.source AND ao.id = a.owner_id
+    WHERE o.deleted = 0 AND o.is_closed = 0 AND o.owner_id IS NOT NULL
+      AND a.deleted = 0 AND a.owner_id IS NOT NULL
+      AND o.owner_id <> a.owner_id
+      AND {role_not_in('oo.role', p.allowed_roles)}
+    """, {}
+
+
+def hnd001(p, config, now):
+    sql = f"""
+    WITH latest AS (
+      SELECT source, object_id, max(changed_at) AS changed_at FROM ownership_changes
+      WHERE object_type = 'account' AND changed_at <= :now
+      GROUP BY source, object_id
+    )
+    SELECT a.source, 'account', a.id, '', a.id, a.owner_id, NULL,
+           json_object('changed_at', l.changed_at, 'sla_days', {int(p.sla_days)})
+    FROM latest l
+    JOIN accounts a ON a.source = l.source AND a.id = l.object_id
+    WHERE l.changed_at <= :cut
+      AND a.deleted = 0 AND a.owner_id IS NOT NULL
+      AND EXISTS (SELECT 1 FROM ownership_changes h
+                  WHERE h.source = a.source AND h.object_type = 'account' AND h.object_id = a.id
+                    AND h.changed_at = l.changed_at AND h.new_owner_id = a.owner_id)
+      AND {owner_activity_absent('a', 'x.occurred_at >= l.changed_at AND x.occurred_at <= :now')}
+    """
+    return sql, {"now": ts(now), "cut": ts(now - timedelta(days=p.sla_days))}
+
+
+def hnd002(p, config, now):
+    wrong = " OR ".join(
+        f"(lower(a.lifecycle_stage) = {lit(stage.lower())} AND {role_not_in('r.role', roles)})"
+        for stage, roles in p.stage_roles.items()
+    ) or "0"
+    sql = f"""
+    SELECT a.source, 'account', a.id, '', a.id, a.owner_id, NULL,
+           json_object('stage', a.lifecycle_stage, 'owner_role', r.role,
+                       'stage_changed_at', a.stage_changed_at)
+    FROM accounts a
+    LEFT JOIN f_owner r ON r.source = a.source AND r.id = a.owner_id
+    WHERE a.deleted = 0 AND a.owner_id IS NOT NULL AND ({wrong})
+      AND (a.stage_changed_at IS NULL OR a.stage_changed_at <= :cut)
+    """
+    return sql, {"cut": ts(now - timedelta(days=p.grace_days))}
+
+
+def hnd003(p, config, now):
+    sql = f"""
+    SELECT a.source, 'account', a.id, '', a.id, a.owner_id, NULL,
+           json_object('max_idle_days', {int(p.max_idle_days)})
+    FROM accounts a
+    WHERE a.deleted = 0 AND a.owner_id IS NOT NULL
+      AND EXISTS (SELECT 1 FROM opportunities o
+                  WHERE o.source = a.source AND o.account_id = a.id AND o.deleted = 0
+                    AND o.is_closed = 0)
+      AND {owner_activity_absent('a', 'x.occurred_at > :start AND x.occurred_at <= :now')}
+    """
+    return sql, {"start": ts(now - timedelta(days=p.max_idle_days)), "now": ts(now)}
+
+
+RULES = {
+    "OWN001": own001, "OWN002": own002, "OWN003": own003, "OWN004": own004, "OWN005": own005,
+    "OWN006": own006, "HND001": hnd001, "HND002": hnd002, "HND003": hnd003,
+}
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+@dataclass
+class FloorResult:
+    counts: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    digests: dict[str, str] = field(default_factory=dict)
+    setup_seconds: float = 0.0  # ANALYZE and the lookup tables
+    total_seconds: float = 0.0  # the whole pass: setup and every rule
+
+
+def digest(rows: Iterable[tuple]) -> str:
+    """A fingerprint of a rule's finding rows, independent of their order."""
+    h = hashlib.sha256()
+    for row in sorted(tuple("" if v is None else str(v) for v in r) for r in rows):
+        h.update("\x1f".join(row).encode())
+        h.update(b"\x1e")
+    return h.hexdigest()[:16]
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+    return conn
+
+
+def build_lookups(conn: sqlite3.Connection, config) -> None:
+    """The owner -> role map, team membership and territories' default owners (as roe does)."""
+    conn.execute("CREATE TEMP TABLE f_owner (source TEXT, id TEXT, email TEXT, active INTEGER, "
+                 "role TEXT, manager_id TEXT, PRIMARY KEY (source, id))")
+    conn.execute("CREATE TEMP TABLE f_member (team TEXT, source TEXT, owner_id TEXT)")
+    conn.execute("CREATE INDEX temp.ix_f_member ON f_member (team, source, owner_id)")
+    conn.execute("CREATE TEMP TABLE f_terr (source TEXT, ordinal INTEGER, name TEXT, team TEXT, "
+                 "default_owner_id TEXT, PRIMARY KEY (source, ordinal))")
+    owners = []
+    by_email: dict[str, list[tuple[str, str]]] = {}
+    for source, oid, email, active, crm_role, manager_id in conn.execute(
+        "SELECT source, id, email, active, role, manager_id FROM owners"
+    ):
+        folded = (email or "").strip().lower() or None
+        owners.append((source, oid, folded, 1 if active else 0, config.role_of(email, crm_role), manager_id))
+        if folded:
+            by_email.setdefault(folded, []).append((source, oid))
+    conn.executemany("INSERT INTO f_owner VALUES (?, ?, ?, ?, ?, ?)", owners)
+    conn.executemany(
+        "INSERT INTO f_member VALUES (?, ?, ?)",
+        [(team.name, source, oid) for team in config.teams for email in team.members
+         for source, oid in by_email.get(email.lower(), ())],
+    )
+    sources = sorted({o[0] for o in owners})
+    terr_rows = []
+    for ordinal, territory in enumerate(config.territories):
+        for source in sources:
+            default = None
+            for src, oid in by_email.get((territory.default_owner or "").lower(), ()):
+                if src == source:
+                    default = oid
+            terr_rows.append((source, ordinal, territory.name, territory.team, default))
+    conn.executemany("INSERT INTO f_terr VALUES (?, ?, ?, ?, ?)", terr_rows)
+
+
+def rule_sql(code: str, params, config, now: datetime) -> tuple[str, dict]:
+    return RULES[code](params, config, now)
+
+
+def run_floor(path: str | Path, config, now: datetime, only: Iterable[str] | None = None,
+              with_digests: bool = False) -> FloorResult:
+    """The floor pass on the mirror at ``path``: setup, then every enabled rule, timed."""
+    result = FloorResult()
+    started = time.perf_counter()
+    conn = connect(path)
+    try:
+        conn.execute("PRAGMA analysis_limit=1000")
+        conn.execute("ANALYZE")
+        build_lookups(conn, config)
+        result.setup_seconds = time.perf_counter() - started
+        kept = []
+        for rule, params in config.enabled_rules(only):
+            t0 = time.perf_counter()
+            sql, binds = rule_sql(rule.code, params, config, now)
+            rows = conn.execute(sql, binds).fetchall()
+            result.seconds[rule.code] = time.perf_counter() - t0
+            result.counts[rule.code] = len(rows)
+            kept.append((rule.code, rows))
+            del rows
+        result.total_seconds = time.perf_counter() - started
+        if with_digests:
+            result.digests = {code: digest(rows) for code, rows in kept}
+    finally:
+        conn.close()
+    return result
+
+
+def explain(path: str | Path, config, now: datetime, code: str) -> str:
+    """The floor's query plan for one rule (``EXPLAIN QUERY PLAN``), as text."""
+    conn = connect(path)
+    try:
+        build_lookups(conn, config)
+        params = config.rules[code]
+        sql, binds = rule_sql(code, params, config, now)
+        return "\n".join(f"{row[0]:>4} {row[1]:>4} {row[3]}"
+                         for row in conn.execute("EXPLAIN QUERY PLAN " + sql, binds))
+    finally:
+        conn.close()
+
+
+# -- roe's side, for the check -----------------------------------------------------------------
+
+
+def demo_as_of(path: str | Path) -> datetime | None:
+    """The demo org's own "now" (what it was generated against), if the mirror holds one."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT as_of FROM demo_orgs ORDER BY created_at DESC LIMIT 1").fetchone()
+    except sqlite3.OperationalError:
+        row = None
+    finally:
+        conn.close()
+    return datetime.fromisoformat(row[0]) if row else None
+
+
+def roe_digests(engine, run_id: int) -> dict[str, str]:
+    """Fingerprints of the findings roe's run ``run_id`` stored, per rule (same columns)."""
+    from sqlalchemy import select
+
+    from roe_cli.models import findings as f
+
+    rows: dict[str, list[tuple]] = {}
+    with engine.connect() as conn:
+        for r in conn.execute(
+            select(f.c.rule, f.c.source, f.c.object_type, f.c.object_id, f.c.related_user_id,
+                   f.c.account_id, f.c.owner_id, f.c.suggested_owner_id, f.c.details)
+            .where(f.c.last_run_id == run_id)
+        ):
+            rows.setdefault(r[0], []).append(tuple(r[1:]))
+    return {code: digest(r) for code, r in rows.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from roe_cli.audit import run_audit
+    from roe_cli.config import load_rules
+    from roe_cli.db import open_database
+    from roe_cli.settings import database_url
+    from roe_cli.timeparse import parse_as_of
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", required=True, help="the mirror (an SQLite file)")
+    parser.add_argument("--rules", default=str(ROOT / "rules.toml"))
+    parser.add_argument("--as-of", help="default: the demo org's as-of time, else now")
+    parser.add_argument("--explain", metavar="CODE", help="print the floor's plan for one rule and stop")
+    args = parser.parse_args(argv)
+    config = load_rules(Path(args.rules))
+    now = parse_as_of(args.as_of) if args.as_of else (demo_as_of(args.db) or datetime.now(UTC).replace(tzinfo=None))
+    if args.explain:
+        print(explain(args.db, config, now, args.explain.upper()))
+        return 0
+
+    floor = run_floor(args.db, config, now, with_digests=True)
+    engine = open_database(database_url(args.db))
+    roe = run_audit(engine, config, now)
+    mine = roe_digests(engine, roe.run_id)
+    engine.dispose()
+
+    print(f"as of {now:%Y-%m-%d %H:%M} UTC, {args.db}")
+    print(f"{'rule':<8} {'floor rows':>10} {'roe rows':>10} {'floor s':>8} {'roe s':>8}  same rows")
+    bad = []
+    for code, n in floor.counts.items():
+        outcome = roe.rules[code]
+        theirs = outcome.open + outcome.waived
+        same = floor.digests[code] == mine.get(code, digest([]))
+        if n != theirs or not same:
+            bad.append(code)
+        print(f"{code:<8} {n:>10,} {theirs:>10,} {floor.seconds[code]:>8.3f} {outcome.seconds:>8.3f}  "
+              f"{'yes' if same else 'NO'}")
+    print(f"{'total':<8} {sum(floor.counts.values()):>10,} {roe.total('open') + roe.total('waived'):>10,} "
+          f"{floor.total_seconds:>8.3f} {roe.seconds:>8.3f}")
+    if bad:
+        print(f"\nERROR: the floor and roe disagree on {', '.join(bad)}: the floor is not the same "
+              "rules, so its times mean nothing until that is fixed.", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
