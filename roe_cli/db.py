@@ -117,7 +117,18 @@ def open_database(url: str, *, migrate: bool = True) -> Engine:
         current = status(engine)
         if not current.up_to_date:
             upgrade(engine)
+        ensure_indexes(engine)
     return engine
+
+
+def ensure_indexes(engine: Engine) -> None:
+    """Create any index of the schema that is missing (a bulk load killed half-way drops them)."""
+    from .models import metadata
+
+    with _connect(engine) as conn, conn.begin():
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)
 
 
 @contextlib.contextmanager

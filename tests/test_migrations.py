@@ -48,3 +48,19 @@ def test_db_status_and_upgrade_commands(roe, db_url):
     upgraded = roe("db", "upgrade")
     assert upgraded.exit_code == 0 and "from 0001" in upgraded.stdout
     assert roe("db", "status").exit_code == 0
+
+
+def test_a_missing_index_is_recreated_when_the_mirror_is_opened(db_url):
+    """A bulk load drops secondary indexes and rebuilds them; if it is killed in between,
+    the next roe command must not run on a mirror without them."""
+    from sqlalchemy import inspect as sa_inspect
+
+    from roe_cli.models import activities
+
+    engine = db.open_database(db_url)
+    index = next(iter(activities.indexes))
+    with engine.begin() as conn:
+        index.drop(conn)
+    assert index.name not in {i["name"] for i in sa_inspect(engine).get_indexes("activities")}
+    engine = db.open_database(db_url)
+    assert index.name in {i["name"] for i in sa_inspect(engine).get_indexes("activities")}

@@ -268,45 +268,43 @@ class RuleContext:
         """A subquery of (source, account_id, owner_id, n): how many live activities each user has
         that count for each live account, with ``after < occurred_at <= until``.
 
-        The window is read once. Each activity is counted once per account even when it is linked
-        to it two ways: the contact branch skips activities already linked to that account
-        directly, the deal branch skips those linked to it directly or through a live contact."""
-        act, c, o = activities, contacts, opportunities
+        One pass over the window finds each activity's three candidate accounts (its own, its live
+        contact's, its live deal's); each activity then counts once per distinct live account."""
+        act = activities
+        con, opp = contacts.alias("window_contact"), opportunities.alias("window_deal")
         w = (
-            select(act.c.source, act.c.owner_id, act.c.account_id, act.c.contact_id, act.c.opportunity_id)
+            select(
+                act.c.source,
+                act.c.owner_id,
+                act.c.account_id.label("direct"),
+                case((con.c.deleted.is_(False), con.c.account_id)).label("via_contact"),
+                case((opp.c.deleted.is_(False), opp.c.account_id)).label("via_deal"),
+            )
+            .select_from(act)
+            .outerjoin(con, and_(con.c.source == act.c.source, con.c.id == act.c.contact_id))
+            .outerjoin(opp, and_(opp.c.source == act.c.source, opp.c.id == act.c.opportunity_id))
             .where(act.c.deleted.is_(False), act.c.occurred_at > after, act.c.occurred_at <= until)
             .cte("window_activities")
         )
+
+        def differs(col, other):
+            return or_(other.is_(None), col != other)
+
+        parts = union_all(
+            select(w.c.source, w.c.direct.label("account_id"), w.c.owner_id).where(w.c.direct.is_not(None)),
+            select(w.c.source, w.c.via_contact, w.c.owner_id).where(
+                w.c.via_contact.is_not(None), differs(w.c.via_contact, w.c.direct)
+            ),
+            select(w.c.source, w.c.via_deal, w.c.owner_id).where(
+                w.c.via_deal.is_not(None), differs(w.c.via_deal, w.c.direct),
+                differs(w.c.via_deal, w.c.via_contact),
+            ),
+        ).subquery("activity_parts")
         live_acc = accounts.alias("live_acc")
-
-        def totals(account_col, stmt):
-            stmt = stmt.join(live_acc, and_(live_acc.c.source == w.c.source, live_acc.c.id == account_col,
-                                            live_acc.c.deleted.is_(False)))
-            return stmt.with_only_columns(
-                w.c.source, account_col.label("account_id"), w.c.owner_id, func.count().label("n")
-            ).group_by(w.c.source, account_col, w.c.owner_id)
-
-        def not_direct(account_col):
-            return or_(w.c.account_id.is_(None), w.c.account_id != account_col)
-
-        direct = totals(w.c.account_id, select(w.c.source).select_from(w))
-        via_contact = totals(
-            c.c.account_id,
-            select(w.c.source).select_from(w).join(
-                c, and_(c.c.source == w.c.source, c.c.id == w.c.contact_id, c.c.deleted.is_(False))
-            ).where(not_direct(c.c.account_id)),
-        )
-        wc = contacts.alias("window_contact")
-        via_deal = totals(
-            o.c.account_id,
-            select(w.c.source).select_from(w)
-            .join(o, and_(o.c.source == w.c.source, o.c.id == w.c.opportunity_id, o.c.deleted.is_(False)))
-            .outerjoin(wc, and_(wc.c.source == w.c.source, wc.c.id == w.c.contact_id, wc.c.deleted.is_(False)))
-            .where(not_direct(o.c.account_id), or_(wc.c.account_id.is_(None), wc.c.account_id != o.c.account_id)),
-        )
-        parts = union_all(direct, via_contact, via_deal).subquery("activity_parts")
         return (
-            select(parts.c.source, parts.c.account_id, parts.c.owner_id, func.sum(parts.c.n).label("n"))
+            select(parts.c.source, parts.c.account_id, parts.c.owner_id, func.count().label("n"))
+            .join(live_acc, and_(live_acc.c.source == parts.c.source, live_acc.c.id == parts.c.account_id,
+                                 live_acc.c.deleted.is_(False)))
             .group_by(parts.c.source, parts.c.account_id, parts.c.owner_id)
             .subquery("activity_totals")
         )
