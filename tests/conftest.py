@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,31 @@ def db_url(tmp_path) -> str:
 
 @pytest.fixture
 def engine(db_url):
+    eng = open_database(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def audited_template(tmp_path_factory):
+    """A 300-account demo org audited once as of 2026-11-01, built once per test module."""
+    path = tmp_path_factory.mktemp("template") / "mirror.db"
+    runner = CliRunner()
+    base = ["--db", f"sqlite:///{path}", "--rules", str(RULES)]
+    for args in (["demo", "--accounts", "300", "--as-of", "2026-11-01"],
+                 ["audit", "--as-of", "2026-11-01", "--fail-on", "never"]):
+        res = runner.invoke(app, [*base, *args], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+    return path
+
+
+@pytest.fixture
+def org(audited_template, tmp_path, db_url):
+    """This test's mirror (the `roe` fixture's database): a copy of the audited template."""
+    src, dst = sqlite3.connect(audited_template), sqlite3.connect(tmp_path / "mirror.db")
+    src.backup(dst)
+    src.close()
+    dst.close()
     eng = open_database(db_url)
     yield eng
     eng.dispose()

@@ -4,7 +4,6 @@ and with counts taken straight from the database."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -14,44 +13,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql
-from typer.testing import CliRunner
 
 from roe_cli import export
-from roe_cli.cli import app
-from roe_cli.db import open_database
 from roe_cli.errors import UsageError
 from roe_cli.findings import FIELDS
 from roe_cli.models import accounts, activities, contacts, owners
 
-from .conftest import RULES
-
 AS_OF = "2026-11-01"
 COLUMNS = [*FIELDS, "owner_name", "account_name"]
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    """A 300-account demo org audited once as of 2026-11-01, built once for the module."""
-    path = tmp_path_factory.mktemp("template") / "mirror.db"
-    runner = CliRunner()
-    base = ["--db", f"sqlite:///{path}", "--rules", str(RULES)]
-    for args in (["demo", "--accounts", "300", "--as-of", AS_OF],
-                 ["audit", "--as-of", AS_OF, "--fail-on", "never"]):
-        res = runner.invoke(app, [*base, *args], catch_exceptions=False)
-        assert res.exit_code == 0, res.output
-    return path
-
-
-@pytest.fixture
-def org(template, tmp_path, db_url):
-    """This test's mirror: a copy of the template (the `roe` fixture's database)."""
-    src, dst = sqlite3.connect(template), sqlite3.connect(tmp_path / "mirror.db")
-    src.backup(dst)
-    src.close()
-    dst.close()
-    eng = open_database(db_url)
-    yield eng
-    eng.dispose()
 
 
 def audit_json(roe) -> dict:
