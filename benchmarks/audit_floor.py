@@ -106,7 +106,7 @@ def own001(p, config, now):
     return f"""
     SELECT c.source, 'contact', c.id, '', c.account_id, c.owner_id,
            CASE WHEN ao.active = 1 THEN a.owner_id END,
-           json_object('contact_owner_role', co.role, 'account_owner_id', a.owner_id)
+           json_object('owner_role', co.role, 'account_owner_id', a.owner_id)
     FROM contacts c
     JOIN accounts a ON a.source = c.source AND a.id = c.account_id
     LEFT JOIN f_owner co ON co.source = c.source AND co.id = c.owner_id
@@ -288,7 +288,7 @@ def own006(p, config, now):
     return f"""
     SELECT o.source, 'opportunity', o.id, '', o.account_id, o.owner_id,
            CASE WHEN ao.active = 1 THEN a.owner_id END,
-           json_object('opportunity_owner_role', oo.role, 'account_owner_id', a.owner_id,
+           json_object('owner_role', oo.role, 'account_owner_id', a.owner_id,
                        'stage', o.stage)
     FROM opportunities o
     JOIN accounts a ON a.source = o.source AND a.id = o.account_id

@@ -367,6 +367,44 @@ def live_owned_accounts(alias: str = "a"):
     return a, and_(a.c.deleted.is_(False), a.c.owner_id.is_not(None))
 
 
+def owned_apart_from_account(ctx, table, object_type: str, *conditions, **details):
+    """Live ``table`` records (contacts, deals) of a live owned account, owned by someone else
+    whose role is not in ``ctx.params.allowed_roles``; suggesting the account's owner if active.
+    The shared shape of OWN001 and OWN006; ``details`` adds columns to the finding's details."""
+    from .base import finding_columns
+
+    ctx.ensure("roles")
+    a, a_live = live_owned_accounts()
+    record_owner = owner_roles.alias("record_owner")
+    account_owner = owner_roles.alias("account_owner")
+    return (
+        select(
+            *finding_columns(
+                table.c.source,
+                object_type,
+                table.c.id,
+                table.c.account_id,
+                table.c.owner_id,
+                ctx.json(owner_role=record_owner.c.role, account_owner_id=a.c.owner_id, **details),
+                suggested=case((account_owner.c.active.is_(True), a.c.owner_id)),
+            )
+        )
+        .join(a, and_(a.c.source == table.c.source, a.c.id == table.c.account_id))
+        .outerjoin(record_owner, and_(record_owner.c.source == table.c.source,
+                                      record_owner.c.id == table.c.owner_id))
+        .outerjoin(account_owner, and_(account_owner.c.source == a.c.source,
+                                       account_owner.c.id == a.c.owner_id))
+        .where(
+            a_live,
+            table.c.deleted.is_(False),
+            table.c.owner_id.is_not(None),
+            table.c.owner_id != a.c.owner_id,
+            role_not_in(record_owner.c.role, ctx.params.allowed_roles),
+            *conditions,
+        )
+    )
+
+
 def role_not_in(role_col, roles) -> Any:
     """True when a user's role is not one of ``roles`` (a user with no role is in no list)."""
     roles = list(roles)
