@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from connectors.base import OBJECT_TYPES, Connector, Page
@@ -120,16 +120,22 @@ def write_page(conn: Connection, source: str, page: Page, report: ObjectReport) 
     """Write one page into the mirror in the caller's transaction."""
     if page.object_type == "ownership_change":
         rows = [{"source": source, **row} for row in page.rows]
-        before = conn.execute(select(func.count()).select_from(ownership_changes)).scalar_one()
-        _upsert(
-            conn,
-            ownership_changes,
-            rows,
-            ["source", "object_type", "object_id", "changed_at", "origin"],
-        )
-        after = conn.execute(select(func.count()).select_from(ownership_changes)).scalar_one()
+        keys = ["source", "object_type", "object_id", "changed_at", "origin"]
+        seen = set()
+        ids = sorted({row["object_id"] for row in rows})
+        oc = ownership_changes
+        for start in range(0, len(ids), _ID_CHUNK):  # only this page's records, not the table
+            seen.update(
+                tuple(r) for r in conn.execute(
+                    select(*(oc.c[k] for k in keys)).where(
+                        oc.c.source == source, oc.c.object_id.in_(ids[start : start + _ID_CHUNK])
+                    )
+                )
+            )
+        fresh = {tuple(row[k] for k in keys) for row in rows} - seen
+        _upsert(conn, oc, rows, keys)
         report.read += len(rows)
-        report.inserted += after - before
+        report.inserted += len(fresh)
         return
 
     table = CRM_TABLES[page.object_type]
