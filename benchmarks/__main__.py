@@ -198,7 +198,7 @@ def child_demo(args) -> dict:
 
 def child_floor(args) -> dict:
     from benchmarks.audit_floor import run_floor
-    from roe_cli.config import load_rules
+    from roe_cli.rulesfile import load_rules
     from roe_cli.timeparse import parse_as_of
 
     config = load_rules(Path(args.rules))
@@ -217,8 +217,8 @@ def child_floor(args) -> dict:
 def child_roe(args) -> dict:
     from benchmarks.audit_floor import digest, roe_digests
     from roe_cli.audit import run_audit
-    from roe_cli.config import load_rules
     from roe_cli.db import open_database
+    from roe_cli.rulesfile import load_rules
     from roe_cli.settings import database_url
     from roe_cli.timeparse import parse_as_of
 
@@ -368,9 +368,9 @@ def bench_audit(db: Path, runs: int, rules: str, as_of: str) -> bool:
 
 def roe_plan(db: Path, rules: str, as_of: str, code: str) -> list[str]:
     """roe's ``EXPLAIN QUERY PLAN`` for one rule, with its lookup tables built (not stored)."""
-    from roe_cli.config import load_rules
     from roe_cli.db import open_database
     from roe_cli.rules.context import RuleContext
+    from roe_cli.rulesfile import load_rules
     from roe_cli.settings import database_url
     from roe_cli.timeparse import parse_as_of
 

@@ -501,8 +501,8 @@ def roe_digests(engine, run_id: int) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     from roe_cli.audit import run_audit
-    from roe_cli.config import load_rules
     from roe_cli.db import open_database
+    from roe_cli.rulesfile import load_rules
     from roe_cli.settings import database_url
     from roe_cli.timeparse import parse_as_of
 

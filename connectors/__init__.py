@@ -16,7 +16,7 @@ def make_connector(source: str, settings: Any = None, engine: Any = None) -> Con
     ``engine`` is the mirror, which the demo connector reads and writes as its "CRM".
     """
     if source not in SOURCES:
-        from roe_cli.errors import UsageError
+        from roe_cli.shared.errors import UsageError
 
         raise UsageError(f"Unknown source {source!r}.", f"Use one of: {', '.join(SOURCES)}.")
     module = import_module(f"connectors.{source}")

@@ -40,9 +40,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from connectors.base import Connector, OwnerChange
 
-from .errors import CrmError, UsageError
 from .models import OWNED_TABLES, apply_journal, ownership_changes
 from .plans import RESULTS_COLUMNS, Change, Plan, _atomic_write, excel_safe, verify_approval
+from .shared.errors import CrmError, UsageError
 from .sync import utcnow
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def apply_plan(
 ) -> ApplyReport:
     """Write ``plan`` through ``connector``; see the module docstring. The caller holds the run lock.
 
-    Raises :class:`~roe_cli.errors.ConfigError` for a plan that is not approved or was changed.
+    Raises :class:`~roe_cli.shared.errors.ConfigError` for a plan that is not approved or was changed.
     A :class:`CrmError` does not raise: it stops the run and is kept in ``report.crm_error``, so the
     caller can still write the results of what was settled.
     """

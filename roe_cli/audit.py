@@ -126,7 +126,7 @@ def run_audit(
     only: Iterable[str] | None = None,
 ) -> AuditResult:
     """Run the enabled rules (or ``only`` those codes) against the mirror as of ``as_of``."""
-    from .config import check_people
+    from .rulesfile import check_people
 
     emails = known_owner_emails(engine)
     if emails:

@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperGroup
 
 from .commands import common
-from .errors import RoeError
+from .shared.errors import RoeError
 
 
 class _RoeGroup(TyperGroup):

@@ -15,8 +15,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from .errors import ConfigError, LockedError, redact
 from .settings import sqlite_path
+from .shared.errors import ConfigError, LockedError, redact
 
 
 def _migrations_dir() -> Path:

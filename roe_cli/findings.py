@@ -14,9 +14,9 @@ from datetime import date, datetime
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 
-from .errors import UsageError
 from .models import accounts, audit_runs, contacts, findings, opportunities, owners, waivers
 from .rules import REGISTRY, SEVERITY_RANK
+from .shared.errors import UsageError
 from .sync import utcnow
 
 FIELDS = (

@@ -58,7 +58,7 @@ accounts = Table(
     Column("id", String(ID), primary_key=True),
     Column("name", String(255)),
     Column("website", String(1024)),
-    Column("domain", String(255)),  # normalized from the website; see roe_cli.domains
+    Column("domain", String(255)),  # normalized from the website; see roe_cli.shared.domains
     Column("owner_id", String(ID)),
     Column("parent_id", String(ID)),
     Column("country", String(64)),

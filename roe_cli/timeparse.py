@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from .errors import UsageError
+from .shared.errors import UsageError
 
 
 def parse_as_of(value: str) -> datetime:

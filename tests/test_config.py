@@ -13,8 +13,9 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from connectors.demo import roster
-from roe_cli import config as config_module
-from roe_cli.config import (
+from roe_cli import rulesfile as config_module
+from roe_cli.rules import REGISTRY
+from roe_cli.rulesfile import (
     RulesFileError,
     check_people,
     did_you_mean,
@@ -23,8 +24,7 @@ from roe_cli.config import (
     parse_rules,
     render_key,
 )
-from roe_cli.errors import EXIT_USAGE, ConfigError, UsageError
-from roe_cli.rules import REGISTRY
+from roe_cli.shared.errors import EXIT_USAGE, ConfigError, UsageError
 
 from .conftest import RULES
 

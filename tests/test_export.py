@@ -15,9 +15,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql
 
 from roe_cli import export
-from roe_cli.errors import UsageError
 from roe_cli.findings import FIELDS
 from roe_cli.models import accounts, activities, contacts, owners
+from roe_cli.shared.errors import UsageError
 
 AS_OF = "2026-11-01"
 COLUMNS = [*FIELDS, "owner_name", "account_name"]

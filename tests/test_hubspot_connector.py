@@ -23,8 +23,8 @@ from connectors.hubspot.client import HubSpotClient
 from connectors.hubspot.connector import HubSpotConnector
 from connectors.hubspot.ratelimit import Pacer, SlidingWindow
 from connectors.hubspot.search import SearchStream
-from roe_cli.errors import EXIT_CRM, EXIT_USAGE, ConfigError, CrmError
 from roe_cli.models import accounts, activities, contacts, opportunities, owners, ownership_changes
+from roe_cli.shared.errors import EXIT_CRM, EXIT_USAGE, ConfigError, CrmError
 from roe_cli.sync import sync
 from tests.conftest import AS_OF, RULES
 from tests.emulators.hubspot import (  # noqa: F401
@@ -85,7 +85,7 @@ def test_settings_refuse_unknown_keys_and_bad_values():
 
 
 def test_rules_toml_hubspot_table_becomes_settings(tmp_path):
-    from roe_cli.config import load_rules
+    from roe_cli.rulesfile import load_rules
 
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES.read_text()

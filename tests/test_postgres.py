@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from roe_cli.db import open_database, run_lock
-from roe_cli.errors import LockedError
 from roe_cli.models import demo_planted, metadata
+from roe_cli.shared.errors import LockedError
 
 SERVER = os.environ.get("ROE_TEST_POSTGRES_URL")
 pytestmark = pytest.mark.skipif(not SERVER, reason="ROE_TEST_POSTGRES_URL is not set (.ci/run sets it)")

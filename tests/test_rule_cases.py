@@ -15,9 +15,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from roe_cli.audit import run_audit
-from roe_cli.config import parse_rules
 from roe_cli.db import open_database
-from roe_cli.domains import email_domain, normalize_domain
 from roe_cli.models import (
     accounts,
     activities,
@@ -28,6 +26,8 @@ from roe_cli.models import (
     ownership_changes,
 )
 from roe_cli.rules import REGISTRY
+from roe_cli.rulesfile import parse_rules
+from roe_cli.shared.domains import email_domain, normalize_domain
 
 CASES_DIR = Path(__file__).parent / "rule_cases"
 AS_OF = datetime(2026, 6, 1, 12, 0, 0)

@@ -22,7 +22,6 @@ from connectors.salesforce import connect
 from connectors.salesforce.client import QuotaGuardError
 from connectors.salesforce.settings import SalesforceSettings
 from roe_cli.demo import load_demo_org
-from roe_cli.errors import CrmError
 from roe_cli.models import (
     accounts,
     activities,
@@ -32,6 +31,7 @@ from roe_cli.models import (
     ownership_changes,
     sync_state,
 )
+from roe_cli.shared.errors import CrmError
 from roe_cli.sync import sync
 from tests.conftest import AS_OF
 from tests.emulators.salesforce import sf_emulator  # noqa: F401

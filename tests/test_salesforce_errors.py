@@ -18,7 +18,7 @@ from connectors.base import OwnerChange
 from connectors.salesforce import SalesforceSettings, connect
 from connectors.salesforce.client import Credentials, QuotaGuardError, SalesforceClient
 from connectors.salesforce.connector import SalesforceConnector, SalesforceWriteError
-from roe_cli.errors import ConfigError, CrmError
+from roe_cli.shared.errors import ConfigError, CrmError
 
 INSTANCE = "https://acme.my.salesforce.com"
 API = f"{INSTANCE}/services/data/v59.0"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from roe_cli.db import open_database, run_lock
-from roe_cli.errors import LockedError
 from roe_cli.settings import database_url, rules_path
+from roe_cli.shared.errors import LockedError
 
 
 def test_a_path_becomes_an_absolute_sqlite_url(tmp_path, monkeypatch):

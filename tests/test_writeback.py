@@ -18,7 +18,6 @@ from sqlalchemy import delete, func, select, update
 from connectors.demo import DemoConnector
 from roe_cli import plans
 from roe_cli.apply import apply_plan, default_results_path
-from roe_cli.errors import CrmError
 from roe_cli.models import (
     accounts,
     apply_journal,
@@ -29,6 +28,7 @@ from roe_cli.models import (
     ownership_changes,
 )
 from roe_cli.models import plans as plans_table
+from roe_cli.shared.errors import CrmError
 
 T0 = datetime(2026, 10, 1)
 NO_RULES = "no-rules-file.toml"  # the demo needs no connector settings

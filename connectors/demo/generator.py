@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from roe_cli.domains import email_domain, normalize_domain
+from roe_cli.shared.domains import email_domain, normalize_domain
 
 from .roster import BY_FIRST, PEOPLE, TERRITORIES, Person, members, team_of, territory_of
 

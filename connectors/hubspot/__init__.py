@@ -28,7 +28,7 @@ def connect(settings: Any = None, engine: Any = None):
     ``settings`` is a :class:`HubSpotSettings`, the table as a dict, or None for the defaults.
     ``engine`` (the mirror) is not needed: HubSpot is the source of truth.
     """
-    from roe_cli.errors import ConfigError
+    from roe_cli.shared.errors import ConfigError
 
     from .client import DEFAULT_BASE_URL, HubSpotClient
     from .connector import HubSpotConnector

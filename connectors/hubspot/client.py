@@ -8,7 +8,7 @@ network errors with exponential backoff, POSTs (search, batch) included. Respons
 raw JSON (``_preload_content=False``), which is faster than the generated models and does not
 turn an unexpected 2xx into ``None``.
 
-When HubSpot keeps refusing, or refuses the token, it raises :class:`~roe_cli.errors.CrmError`
+When HubSpot keeps refusing, or refuses the token, it raises :class:`~roe_cli.shared.errors.CrmError`
 (exit code 3) with a message that never holds the token.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 
 import urllib3
 
-from roe_cli.errors import CrmError, redact, register_secret
+from roe_cli.shared.errors import CrmError, redact, register_secret
 
 from .ratelimit import Pacer
 from .settings import HubSpotSettings

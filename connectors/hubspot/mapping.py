@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from roe_cli.domains import email_domain, normalize_domain
+from roe_cli.shared.domains import email_domain, normalize_domain
 
 from .settings import HubSpotSettings
 

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from roe_cli.errors import ConfigError, CrmError, redact, register_secret
+from roe_cli.shared.errors import ConfigError, CrmError, redact, register_secret
 
 from .settings import SalesforceSettings
 

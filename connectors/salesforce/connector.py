@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from connectors.base import OwnerChange, Page, WriteResult
-from roe_cli.errors import CrmError, UsageError
+from roe_cli.shared.errors import CrmError, UsageError
 
 from . import mapping
 from .client import Credentials, SalesforceClient

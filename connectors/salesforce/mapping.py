@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from roe_cli.domains import email_domain, normalize_domain
+from roe_cli.shared.domains import email_domain, normalize_domain
 
 from .settings import SalesforceSettings
 

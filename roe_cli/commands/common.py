@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from ..errors import RoeError, redact
 from ..settings import database_url, rules_path
+from ..shared.errors import RoeError, redact
 
 console = Console(highlight=False, soft_wrap=True)  # plain lines never wrap mid-path
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -159,7 +159,7 @@ def progress_bar(description: str, total: int | None) -> Iterator:
 
 def load_config(ctx: typer.Context):
     """The rules file named by --rules / ROE_RULES, validated."""
-    from ..config import load_rules
+    from ..rulesfile import load_rules
 
     return load_rules(state(ctx).rules_file)
 

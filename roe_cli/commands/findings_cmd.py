@@ -64,8 +64,8 @@ def finding_filter(rule: str | None, severity: Severity | None, owner: str | Non
 
 def require_run(engine) -> int:
     """The latest finished audit run's id, or a usage error saying to run one."""
-    from ..errors import UsageError
     from ..findings import latest_run_id
+    from ..shared.errors import UsageError
 
     run_id = latest_run_id(engine)
     if run_id is None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from ..cli import app
-from ..errors import RoeError, UsageError
+from ..shared.errors import RoeError, UsageError
 from . import common
 
 
@@ -98,8 +98,8 @@ def _text(value: Any) -> str:
 
 
 def _list(ctx: typer.Context, as_json: bool) -> None:
-    from ..config import param_specs
     from ..rules import REGISTRY
+    from ..rulesfile import param_specs
 
     config = common.load_config(ctx)
     rows = []
@@ -138,8 +138,8 @@ def _list(ctx: typer.Context, as_json: bool) -> None:
 
 
 def _explain(ctx: typer.Context, code: str, as_json: bool) -> None:
-    from ..config import param_specs, rule_code, rule_doc
     from ..rules import REGISTRY
+    from ..rulesfile import param_specs, rule_code, rule_doc
 
     wanted = rule_code(code)
     path = common.state(ctx).rules_file
@@ -211,8 +211,8 @@ def _owner_emails(ctx: typer.Context) -> tuple[set[str], set[str]] | None:
     from sqlalchemy import inspect, select
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ..errors import ConfigError
     from ..models import owners
+    from ..shared.errors import ConfigError
 
     engine = common.open_engine(ctx, migrate=False)
     try:
@@ -241,7 +241,7 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 
 def _check(ctx: typer.Context, as_json: bool) -> None:
-    from ..config import RulesFileError, check_people
+    from ..rulesfile import RulesFileError, check_people
 
     path = common.state(ctx).rules_file
     try:

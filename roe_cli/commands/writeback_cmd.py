@@ -145,7 +145,7 @@ def reassign(
     Example: roe reassign --findings OWN002,OWN001 -o plan.json
     """
     from .. import plans
-    from ..errors import UsageError
+    from ..shared.errors import UsageError
 
     modes = [m for m, given in (("--findings", findings is not None), ("--csv", csv_file is not None),
                                 ("--transfer-from", transfer_from is not None)) if given]
@@ -237,7 +237,7 @@ def apply(
     verify_approval(engine, plan)  # before anything talks to the CRM
     results_path = results or default_results_path(plan_file)
     if not results_path.parent.exists():
-        from ..errors import UsageError
+        from ..shared.errors import UsageError
 
         raise UsageError(f"The folder {results_path.parent} does not exist.",
                          "Create it, or give --results a path in an existing folder.")

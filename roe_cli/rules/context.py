@@ -97,7 +97,7 @@ class RuleContext:
 
     conn: Connection
     now: datetime
-    config: Any  # roe_cli.config.RulesConfig
+    config: Any  # roe_cli.rulesfile.RulesConfig
     params: Any = None  # the running rule's Params, set by the audit before each query
     _built: set[str] = field(default_factory=set)
 

@@ -35,9 +35,9 @@ from pathlib import Path
 from sqlalchemy import Date, Integer, and_, case, cast, func, select
 from sqlalchemy.engine import Engine
 
-from .errors import UsageError
-from .findings import FIELDS, FindingFilter, iter_findings
-from .models import activities, audit_runs, owners
+from ..findings import FIELDS, FindingFilter, iter_findings
+from ..models import activities, audit_runs, owners
+from ..shared.errors import UsageError
 
 FORMATS = ("csv", "xlsx", "parquet", "json", "jsonl")
 EXTENSIONS = {

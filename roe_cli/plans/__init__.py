@@ -43,9 +43,17 @@ from pathlib import Path
 from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from .errors import ConfigError, UsageError
-from .models import OWNED_TABLES, accounts, apply_journal, contacts, findings, opportunities, owners
-from .models import plans as plans_table
+from ..models import (
+    OWNED_TABLES,
+    accounts,
+    apply_journal,
+    contacts,
+    findings,
+    opportunities,
+    owners,
+)
+from ..models import plans as plans_table
+from ..shared.errors import ConfigError, UsageError
 
 PLAN_VERSION = 1
 FIELD = "owner"
@@ -520,7 +528,7 @@ def build_from_findings(engine: Engine, rules: Sequence[str], *, source: str | N
     different owners, whose suggested owner is inactive or unknown, or that are gone from the mirror
     are left out and listed in ``skipped``. ``expected`` is the mirror's current owner.
     """
-    from .rules import REGISTRY
+    from ..rules import REGISTRY
 
     codes = _rule_codes(rules, REGISTRY)
     with engine.connect() as conn:

@@ -42,8 +42,8 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError, UsageError
-from .rules import REGISTRY, Rule, RuleParams
+from ..rules import REGISTRY, Rule, RuleParams
+from ..shared.errors import ConfigError, UsageError
 
 DEFAULT_FREE_EMAIL_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "hotmail.com")
 OBJECT_TYPES = ("account", "contact", "opportunity")
