@@ -199,7 +199,7 @@ def child_demo(args) -> dict:
 def child_floor(args) -> dict:
     from benchmarks.audit_floor import run_floor
     from roe_cli.rulesfile import load_rules
-    from roe_cli.timeparse import parse_as_of
+    from roe_cli.shared.clock import parse_as_of
 
     config = load_rules(Path(args.rules))
     before = current_rss_mib()
@@ -220,7 +220,7 @@ def child_roe(args) -> dict:
     from roe_cli.db import open_database
     from roe_cli.rulesfile import load_rules
     from roe_cli.settings import database_url
-    from roe_cli.timeparse import parse_as_of
+    from roe_cli.shared.clock import parse_as_of
 
     engine = open_database(database_url(args.db))
     config = load_rules(Path(args.rules))
@@ -372,7 +372,7 @@ def roe_plan(db: Path, rules: str, as_of: str, code: str) -> list[str]:
     from roe_cli.rules.context import RuleContext
     from roe_cli.rulesfile import load_rules
     from roe_cli.settings import database_url
-    from roe_cli.timeparse import parse_as_of
+    from roe_cli.shared.clock import parse_as_of
 
     engine = open_database(database_url(str(db)))
     config = load_rules(Path(rules))

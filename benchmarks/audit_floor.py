@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     from roe_cli.db import open_database
     from roe_cli.rulesfile import load_rules
     from roe_cli.settings import database_url
-    from roe_cli.timeparse import parse_as_of
+    from roe_cli.shared.clock import parse_as_of
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", required=True, help="the mirror (an SQLite file)")

@@ -42,8 +42,8 @@ from connectors.base import Connector, OwnerChange
 
 from .models import OWNED_TABLES, apply_journal, ownership_changes
 from .plans import RESULTS_COLUMNS, Change, Plan, _atomic_write, excel_safe, verify_approval
+from .shared.clock import utcnow
 from .shared.errors import CrmError, UsageError
-from .sync import utcnow
 
 log = logging.getLogger(__name__)
 

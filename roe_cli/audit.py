@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection, Engine
 from .models import audit_runs, findings, owners, waivers
 from .rules import SEVERITY_RANK
 from .rules.context import RuleContext
-from .sync import utcnow
+from .shared.clock import utcnow
 
 _tmp = MetaData()
 run_findings = Table(

@@ -22,7 +22,7 @@ from .models import (
     sync_state,
     waivers,
 )
-from .sync import utcnow
+from .shared.clock import utcnow
 
 SOURCE = "demo"
 _TABLES = {**CRM_TABLES, "ownership_change": ownership_changes}

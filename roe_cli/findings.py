@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 
 from .models import accounts, audit_runs, contacts, findings, opportunities, owners, waivers
 from .rules import REGISTRY, SEVERITY_RANK
+from .shared.clock import utcnow
 from .shared.errors import UsageError
-from .sync import utcnow
 
 FIELDS = (
     "id", "rule", "name", "severity", "status", "source", "object_type", "object_id",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, select, update
 from sqlalchemy.engine import Connection, Engine
@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from connectors.base import OBJECT_TYPES, Connector, Page
 
 from .models import CRM_TABLES, OWNED_TABLES, ownership_changes, sync_state
+from .shared.clock import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +46,6 @@ class SyncReport:
     objects: dict[str, ObjectReport] = field(default_factory=dict)
     api_calls: int = 0
     notes: list[str] = field(default_factory=list)
-
-
-def utcnow() -> datetime:
-    """The current time as naive UTC, the mirror's convention."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def get_state(conn: Connection, source: str, object_type: str):

@@ -52,7 +52,7 @@ class DemoConnector:
 
     def update_owners(self, object_type: str, changes: Sequence[OwnerChange]) -> list[WriteResult]:
         from roe_cli.models import owners
-        from roe_cli.sync import utcnow
+        from roe_cli.shared.clock import utcnow
 
         table = self._table(object_type)
         results = []

@@ -57,7 +57,7 @@ def audit(
     from ..audit import run_audit
     from ..db import run_lock
     from ..findings import FindingFilter, document, iter_findings
-    from ..timeparse import parse_as_of
+    from ..shared.clock import parse_as_of
 
     when = parse_as_of(as_of) if as_of else None
     config = common.load_config(ctx)

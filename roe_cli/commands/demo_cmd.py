@@ -30,7 +30,7 @@ def demo(
     """
     from ..db import run_lock
     from ..demo import load_demo_org
-    from ..timeparse import parse_as_of
+    from ..shared.clock import parse_as_of
 
     engine = common.open_engine(ctx)
     when = parse_as_of(as_of) if as_of else None

@@ -135,7 +135,7 @@ def export_kpi_command(
     Example: roe export kpi -o activity.xlsx --period month --since 2026-01-01
     """
     from ..export import export_kpi
-    from ..timeparse import parse_date
+    from ..shared.clock import parse_date
 
     kind = _format(output, fmt)
     first = parse_date(since, "--since date") if since else None

@@ -33,7 +33,7 @@ def waive_command(
     """
     from ..db import run_lock
     from ..findings import waive
-    from ..timeparse import parse_date
+    from ..shared.clock import parse_date
 
     end = parse_date(until, "--until date") if until else None
     engine = common.open_engine(ctx)
