@@ -75,7 +75,6 @@ OBJECT_ALIASES = {
 }
 
 # Rules that never suggest an owner (a person decides): a findings plan cannot use them.
-RULES_WITHOUT_SUGGESTION = ("OWN004", "HND001", "HND002", "HND003")
 
 CSV_COLUMNS = ("object_type", "object_id", "new_owner")
 RESULTS_COLUMNS = ("object_type", "object_id", "expected", "new", "status", "error", "source",
@@ -587,14 +586,14 @@ def _rule_codes(rules: Sequence[str], registry) -> list[str]:
     if not codes:
         raise UsageError("No rule codes given.", "Pass --findings OWN002,OWN001 (or --findings all).")
     if "ALL" in codes:
-        return [c for c in registry if c not in RULES_WITHOUT_SUGGESTION]
+        return [c for c, rule in registry.items() if rule.suggests_owner]
     for code in codes:
         if code not in registry:
             close = difflib.get_close_matches(code, list(registry), n=1)
             hint = f" Did you mean {close[0]}?" if close else ""
             raise UsageError(f"Unknown rule code {code!r}.{hint}",
                              f"Use rule codes from `roe rules`: {', '.join(registry)}.")
-        if code in RULES_WITHOUT_SUGGESTION:
+        if not registry[code].suggests_owner:
             raise UsageError(f"{code} suggests no owner: a person decides who should own those records.",
                              "Put your decisions in a CSV and use --csv FILE.")
     return list(dict.fromkeys(codes))

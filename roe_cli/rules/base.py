@@ -61,6 +61,7 @@ class Rule:
     params: type[RuleParams]
     query: Callable  # (RuleContext) -> Select
     doc: str
+    suggests_owner: bool  # whether its findings carry a suggested owner a plan can apply
 
     @property
     def summary(self) -> str:

@@ -17,6 +17,7 @@ from .context import live_owned_accounts
 
 CODE = "HND001"
 NAME = "stale-handoff"
+SUGGESTS_OWNER = False
 
 
 class Params(RuleParams):

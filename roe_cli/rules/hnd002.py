@@ -17,6 +17,7 @@ from .context import live_owned_accounts, owner_roles, role_not_in
 
 CODE = "HND002"
 NAME = "stage-role-mismatch"
+SUGGESTS_OWNER = False
 
 
 class Params(RuleParams):

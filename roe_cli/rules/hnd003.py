@@ -17,6 +17,7 @@ from .context import live_owned_accounts
 
 CODE = "HND003"
 NAME = "neglected-account"
+SUGGESTS_OWNER = False
 
 
 class Params(RuleParams):

@@ -14,6 +14,7 @@ from .context import owned_apart_from_account
 
 CODE = "OWN001"
 NAME = "contact-owner-mismatch"
+SUGGESTS_OWNER = True
 
 
 class Params(RuleParams):

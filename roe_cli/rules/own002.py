@@ -19,6 +19,7 @@ from .context import account_territory, owner_roles, territories_t
 
 CODE = "OWN002"
 NAME = "inactive-owner"
+SUGGESTS_OWNER = True
 
 
 class Params(RuleParams):

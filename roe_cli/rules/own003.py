@@ -20,6 +20,7 @@ from .context import owner_roles
 
 CODE = "OWN003"
 NAME = "duplicate-account-split"
+SUGGESTS_OWNER = True
 
 
 class Params(RuleParams):

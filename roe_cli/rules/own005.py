@@ -21,6 +21,7 @@ from .context import (
 
 CODE = "OWN005"
 NAME = "territory-mismatch"
+SUGGESTS_OWNER = True
 
 
 class Params(RuleParams):

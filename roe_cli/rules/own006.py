@@ -14,6 +14,7 @@ from .context import owned_apart_from_account
 
 CODE = "OWN006"
 NAME = "opportunity-owner-mismatch"
+SUGGESTS_OWNER = True
 
 
 class Params(RuleParams):
