@@ -381,8 +381,7 @@ def roe_plan(db: Path, rules: str, as_of: str, code: str) -> list[str]:
         with engine.connect() as conn:
             ctx = RuleContext(conn=conn, now=parse_as_of(as_of), config=config)
             for rule, params in config.enabled_rules([code]):
-                ctx.params = params
-                queries = rule.query(ctx)
+                queries = rule.query(ctx, params)
                 for q in queries if isinstance(queries, list) else [queries]:
                     sql = str(q.compile(conn, compile_kwargs={"literal_binds": True}))
                     for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql):

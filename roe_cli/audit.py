@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -33,11 +34,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql import FromClause
 
 from .models import audit_runs, findings, owners, waivers
-from .rules import SEVERITY_RANK
 from .rules.context import RuleContext
+from .rulesfile import RulesConfig, check_people
 from .shared.clock import utcnow
+from .shared.vocab import SEVERITY_RANK, FindingStatus
 
 _tmp = MetaData()
 run_findings = Table(
@@ -86,7 +89,7 @@ class AuditResult:
     def total(self, attr: str) -> int:
         return sum(getattr(r, attr) for r in self.rules.values())
 
-    def summary(self) -> dict:
+    def summary(self) -> dict[str, Any]:
         """The run's counts, as stored in ``audit_runs.summary`` and printed by ``--format json``."""
         by_severity = {s: 0 for s in SEVERITY_RANK}
         for r in self.rules.values():
@@ -113,6 +116,7 @@ class AuditResult:
 
 
 def known_owner_emails(engine: Engine) -> set[str]:
+    """The e-mails of the mirror's owners, lower-cased (inactive owners included)."""
     with engine.connect() as conn:
         return {
             e.strip().lower() for (e,) in conn.execute(select(owners.c.email).where(owners.c.email.is_not(None)))
@@ -121,13 +125,11 @@ def known_owner_emails(engine: Engine) -> set[str]:
 
 def run_audit(
     engine: Engine,
-    config,
+    config: RulesConfig,
     as_of: datetime | None = None,
     only: Iterable[str] | None = None,
 ) -> AuditResult:
     """Run the enabled rules (or ``only`` those codes) against the mirror as of ``as_of``."""
-    from .rulesfile import check_people
-
     emails = known_owner_emails(engine)
     if emails:
         check_people(config, emails)
@@ -148,8 +150,7 @@ def run_audit(
         result = AuditResult(run_id=run_id, as_of=now, setup_seconds=time.perf_counter() - started)
         for rule, params in selected:
             t0 = time.perf_counter()  # a rule's time includes the lookup tables it is first to need
-            ctx.params = params
-            queries = rule.query(ctx)
+            queries = rule.query(ctx, params)
             for q in queries if isinstance(queries, list) else [queries]:
                 sub = q.subquery()
                 conn.execute(
@@ -157,7 +158,8 @@ def run_audit(
                         ["rule", "severity", "status", "source", "object_type", "object_id",
                          "related_user_id", "account_id", "owner_id", "suggested_owner_id", "details"],
                         select(
-                            literal(rule.code), literal(params.severity), literal("open"),
+                            literal(rule.code), literal(params.severity),
+                            literal(FindingStatus.OPEN.value),
                             sub.c.source, sub.c.object_type, sub.c.object_id,
                             func.coalesce(sub.c.related_user_id, ""), sub.c.account_id,
                             sub.c.owner_id, sub.c.suggested_owner_id, sub.c.details,
@@ -177,8 +179,7 @@ def run_audit(
             .values(finished_at=utcnow(), status="done", summary=json.dumps(result.summary()))
         )
         run_findings.drop(conn)
-        for table in _tmp_tables(ctx):
-            table.drop(conn, checkfirst=True)
+        ctx.drop_tables()
     return result
 
 
@@ -194,17 +195,7 @@ def _refresh_statistics(conn: Connection) -> None:
             conn.exec_driver_sql(f"ANALYZE {table}")
 
 
-def _tmp_tables(ctx: RuleContext):
-    from .rules import context as c
-
-    built = {
-        "roles": [c.owner_roles, c.team_members],
-        "territory": [c.territories_t, c.account_territory],
-    }
-    return [t for name in ctx._built for t in built[name]]
-
-
-def _sync_exceptions(conn: Connection, config) -> None:
+def _sync_exceptions(conn: Connection, config: RulesConfig) -> None:
     """Mirror the rules file's ``[[exceptions]]`` into the waivers table (origin ``rules.toml``)."""
     conn.execute(delete(waivers).where(waivers.c.origin == "rules.toml"))
     rows = [
@@ -229,10 +220,10 @@ def _apply_waivers(conn: Connection, now: datetime) -> None:
         or_(w.c.related_user_id.is_(None), w.c.related_user_id == r.c.related_user_id),
         or_(w.c.expires.is_(None), w.c.expires >= now.date()),
     )
-    conn.execute(update(r).where(live).values(status="waived"))
+    conn.execute(update(r).where(live).values(status=FindingStatus.WAIVED.value))
 
 
-def _same(f, r):
+def _same(f: FromClause, r: FromClause) -> Any:
     return and_(*(f.c[k] == r.c[k] for k in _KEY))
 
 
@@ -251,7 +242,7 @@ def _merge(conn: Connection, run_id: int, now: datetime, result: AuditResult, co
         result.rules[code].new = n
     for code, n in conn.execute(
         select(r.c.rule, func.count())
-        .where(exists().where(_same(prior, r), prior.c.status == "resolved"))
+        .where(exists().where(_same(prior, r), prior.c.status == FindingStatus.RESOLVED.value))
         .group_by(r.c.rule)
     ):
         result.rules[code].reopened = n
@@ -280,15 +271,15 @@ def _merge(conn: Connection, run_id: int, now: datetime, result: AuditResult, co
     if codes:
         resolved = conn.execute(
             select(f.c.rule, func.count())
-            .where(f.c.status != "resolved", f.c.rule.in_(codes), ~exists().where(_same(f, r)))
+            .where(f.c.status != FindingStatus.RESOLVED.value, f.c.rule.in_(codes), ~exists().where(_same(f, r)))
             .group_by(f.c.rule)
         ).all()
         for code, n in resolved:
             result.rules[code].resolved = n
         conn.execute(
             update(f)
-            .where(f.c.status != "resolved", f.c.rule.in_(codes), ~exists().where(_same(f, r)))
-            .values(status="resolved", resolved_at=now, resolved_run_id=run_id)
+            .where(f.c.status != FindingStatus.RESOLVED.value, f.c.rule.in_(codes), ~exists().where(_same(f, r)))
+            .values(status=FindingStatus.RESOLVED.value, resolved_at=now, resolved_run_id=run_id)
         )
 
 

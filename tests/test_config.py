@@ -492,7 +492,7 @@ def test_connector_table_uses_a_settings_model_when_there_is_one(monkeypatch):
 
 
 def test_connector_table_is_kept_as_is_without_a_settings_model(monkeypatch):
-    monkeypatch.setattr(config_module, "_connector_settings_class", lambda source: None)
+    monkeypatch.setattr(config_module.load, "_connector_settings_class", lambda source: None)
     config = parse_rules('[salesforce]\nlifecycle_stage_field = "Type"\n')
     assert config.salesforce == {"lifecycle_stage_field": "Type"}
 

@@ -1,20 +1,33 @@
 """What a rule is: a code, a name, a parameters model with defaults, and a set-based query.
 
-A rule module defines ``Params`` (a pydantic model: its settings, their types, defaults and allowed
-values) and ``query(ctx)``, which returns one SQLAlchemy ``Select`` producing the rule's findings
-as rows of :data:`FINDING_COLUMNS`. The module docstring is the rule's documentation.
+A rule module defines ``CODE``, ``NAME``, ``SUGGESTS_OWNER``, ``Params`` (a :class:`RuleParams`
+subclass: its settings, their types, defaults, allowed values and validators) and
+``query(ctx, params)``, which returns a SQLAlchemy ``Select`` (or a list of them) producing the
+rule's findings as rows of :data:`FINDING_COLUMNS`. The settings come in as an argument, typed
+per rule; the context holds nothing rule-specific. The module docstring is the rule's
+documentation. Everything a rule is lives in its module, nowhere else.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import ColumnElement, Select, literal, null
 
+from ..shared.vocab import SEVERITY_RANK
+
+if TYPE_CHECKING:
+    from .context import RuleContext
+
+# A Literal rather than the Severity StrEnum: the rules file is validated strictly, and strict
+# pydantic takes only enum members for an enum field, never the text TOML gives.
 Severity = Literal["low", "medium", "high"]
-SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3}
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 FINDING_COLUMNS = (
     "source",
@@ -27,12 +40,33 @@ FINDING_COLUMNS = (
     "details",  # JSON text, the figures that made the rule fire
 )
 
+RuleQuery = Select[Any] | list[Select[Any]]
 
-def finding_columns(source, object_type: str, object_id, account_id, owner_id, details,
-                    suggested=None, related=None) -> tuple:
+
+def is_email(value: object) -> bool:
+    """Whether ``value`` is text shaped like an e-mail address (surrounding spaces allowed)."""
+    return isinstance(value, str) and bool(EMAIL.match(value.strip()))
+
+
+@dataclass(frozen=True)
+class Takes:
+    """Annotation metadata: what a setting takes, in words, when its type does not say it well
+    (``Annotated[str, Takes("'territory', 'manager' or an owner's e-mail")]``)."""
+
+    text: str
+
+
+def finding_columns(
+    source: ColumnElement[Any],
+    object_type: str,
+    object_id: ColumnElement[Any],
+    account_id: ColumnElement[Any],
+    owner_id: ColumnElement[Any],
+    details: ColumnElement[Any],
+    suggested: ColumnElement[Any] | None = None,
+    related: ColumnElement[Any] | None = None,
+) -> tuple[ColumnElement[Any], ...]:
     """The columns of :data:`FINDING_COLUMNS`, labelled, for a rule's select."""
-    from sqlalchemy import literal, null
-
     return (
         source.label("source"),
         literal(object_type).label("object_type"),
@@ -54,12 +88,17 @@ class RuleParams(BaseModel):
     severity: Severity = "medium"
 
 
+P = TypeVar("P", bound=RuleParams)
+
+
 @dataclass(frozen=True)
-class Rule:
+class Rule(Generic[P]):
+    """One rule: its facts, its settings model and its query."""
+
     code: str
     name: str
-    params: type[RuleParams]
-    query: Callable  # (RuleContext) -> Select
+    params: type[P]
+    query: Callable[[RuleContext, P], RuleQuery]
     doc: str
     suggests_owner: bool  # whether its findings carry a suggested owner a plan can apply
 
@@ -67,3 +106,17 @@ class Rule:
     def summary(self) -> str:
         """The first line of the rule's documentation."""
         return self.doc.strip().splitlines()[0] if self.doc.strip() else self.name
+
+
+__all__ = [
+    "EMAIL",
+    "FINDING_COLUMNS",
+    "SEVERITY_RANK",
+    "Rule",
+    "RuleParams",
+    "RuleQuery",
+    "Severity",
+    "Takes",
+    "finding_columns",
+    "is_email",
+]

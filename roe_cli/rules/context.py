@@ -19,9 +19,10 @@ opportunities) is reached through the mirror's composite indexes, never copied: 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Boolean,
@@ -47,14 +48,22 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import FromClause, Select, Subquery
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement
 
 from ..models import accounts, activities, contacts, opportunities, owners
+from .base import finding_columns
+
+if TYPE_CHECKING:
+    from ..rulesfile.schema import Match, RulesConfig
+
+Col = ColumnElement[Any]
 
 _tmp = MetaData()
 
 
-def _temp(name: str, *cols) -> Table:
+def _temp(name: str, *cols: Column[Any] | Index) -> Table:
     return Table(name, _tmp, *cols, prefixes=["TEMPORARY"])
 
 
@@ -91,24 +100,36 @@ account_territory = _temp(
     Column("ordinal", Integer),
     Index("ix_roe_account_territory", "source", "account_id", unique=True),
 )
+# The lookup tables by name, each with the temporary tables it creates.
+_TABLES: dict[str, tuple[Table, ...]] = {
+    "roles": (owner_roles, team_members),
+    "territory": (territories_t, account_territory),
+}
+
+
 @dataclass
 class RuleContext:
-    """What a rule's ``query`` gets: the connection, ``now``, the config and the lookup tables."""
+    """What a rule's ``query`` gets: the connection, ``now``, the config and the lookup tables.
+
+    The context owns the temporary tables it builds: :meth:`drop_tables` drops them at the end of
+    the pass. It holds nothing about the rule that is running; a rule's settings are an argument
+    of its ``query``.
+    """
 
     conn: Connection
     now: datetime
-    config: Any  # roe_cli.rulesfile.RulesConfig
-    params: Any = None  # the running rule's Params, set by the audit before each query
-    _built: set[str] = field(default_factory=set)
+    config: RulesConfig
+    _built: list[str] = field(default_factory=list)  # in the order built
+    owner_ids_by_email: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
 
     # -- time -------------------------------------------------------------------------------
     def days_ago(self, days: float) -> datetime:
         return self.now - timedelta(days=days)
 
     # -- JSON details, portable -------------------------------------------------------------
-    def json(self, **values):
+    def json(self, **values: Any) -> Col:
         """A JSON object built in SQL from column expressions (SQLite or PostgreSQL)."""
-        args: list = []
+        args: list[Any] = []
         for key, value in values.items():
             args.extend([literal(key), value])
         if self.conn.dialect.name == "postgresql":
@@ -124,7 +145,17 @@ class RuleContext:
             if name == "territory":
                 self.ensure("roles")
             getattr(self, f"_build_{name}")()
-            self._built.add(name)
+            self._built.append(name)
+
+    def built_tables(self) -> list[Table]:
+        """The temporary tables this context has created so far."""
+        return [table for name in self._built for table in _TABLES[name]]
+
+    def drop_tables(self) -> None:
+        """Drop the temporary tables this context created (they last as long as the connection)."""
+        for table in self.built_tables():
+            table.drop(self.conn, checkfirst=True)
+        self._built.clear()
 
     def _build_roles(self) -> None:
         owner_roles.create(self.conn)
@@ -154,7 +185,7 @@ class RuleContext:
             self.conn.execute(insert(team_members), member_rows)
         self.owner_ids_by_email = by_email
 
-    def owner_id_for(self, source_col, email: str | None):
+    def owner_id_for(self, source_col: Col, email: str | None) -> Col:
         """A scalar subquery: the active owner with ``email`` in the row's source, or NULL."""
         if not email:
             return null()
@@ -170,7 +201,7 @@ class RuleContext:
         territories_t.create(self.conn)
         account_territory.create(self.conn)
         sources = [s for (s,) in self.conn.execute(select(owners.c.source).distinct())]
-        rows = []
+        rows: list[dict[str, Any]] = []
         for ordinal, territory in enumerate(self.config.territories):
             for source in sources:
                 default = None
@@ -182,7 +213,7 @@ class RuleContext:
                              "team": territory.team, "default_owner_id": default})
         if rows:
             self.conn.execute(insert(territories_t), rows)
-        whens = []
+        whens: list[tuple[Col, int]] = []
         for ordinal, territory in enumerate(self.config.territories):
             whens.append((_match_condition(territory.match), ordinal))
         if not whens:
@@ -201,14 +232,22 @@ class RuleContext:
         )
 
     # -- activity that counts for an account -----------------------------------------------
-    def _link_branches(self, source_col, account_col, owner_col=None, after=None, until=None,
-                       at_or_after=None, exclusive=False):
+    def _link_branches(
+        self,
+        source_col: Col,
+        account_col: Col,
+        owner_col: Col | None = None,
+        after: datetime | Col | None = None,
+        until: datetime | Col | None = None,
+        at_or_after: datetime | Col | None = None,
+        exclusive: bool = False,
+    ) -> list[tuple[list[FromClause], list[Col]]]:
         """Three selects over live activities that count for the account ``account_col``:
         linked directly, through a live contact of it, through a live deal of it; each answered by
         seeks on the mirror's composite indexes. With ``exclusive``, an activity linked to the
         account more than one way is kept in its first branch only, so the three counts add up to
         the number of distinct activities."""
-        branches = []
+        branches: list[tuple[list[FromClause], list[Col]]] = []
         for path in ("account", "contact", "opportunity"):
             act = activities.alias(f"act_{path}")
             conds = [act.c.source == source_col, act.c.deleted.is_(False)]
@@ -246,7 +285,14 @@ class RuleContext:
             branches.append((froms, conds))
         return branches
 
-    def activity_exists(self, account, owner_col, after=None, until=None, at_or_after=None):
+    def activity_exists(
+        self,
+        account: FromClause,
+        owner_col: Col,
+        after: datetime | Col | None = None,
+        until: datetime | Col | None = None,
+        at_or_after: datetime | Col | None = None,
+    ) -> Col:
         """SQL true when a live activity by ``owner_col`` counts for the ``account`` alias with
         ``after < occurred_at <= until`` (or ``occurred_at >= at_or_after``)."""
         return or_(*(
@@ -255,7 +301,8 @@ class RuleContext:
                                                           after, until, at_or_after)
         ))
 
-    def activity_count(self, source_col, account_col, after, until):
+    def activity_count(self, source_col: Col, account_col: Col, after: datetime,
+                       until: datetime) -> Col:
         """Scalar SQL: how many live activities count for the account in ``(after, until]``."""
         counts = [
             select(func.count()).select_from(*froms).where(*conds).scalar_subquery()
@@ -264,7 +311,7 @@ class RuleContext:
         ]
         return counts[0] + counts[1] + counts[2]
 
-    def activity_totals(self, after, until):
+    def activity_totals(self, after: datetime, until: datetime) -> Subquery:
         """A subquery of (source, account_id, owner_id, n): how many live activities each user has
         that count for each live account, with ``after < occurred_at <= until``.
 
@@ -290,7 +337,7 @@ class RuleContext:
             .cte("window_activities")
         )
 
-        def differs(col, other):
+        def differs(col: Col, other: Col) -> Col:
             return or_(other.is_(None), col != other)
 
         parts = union_all(
@@ -313,7 +360,7 @@ class RuleContext:
         )
 
 
-class unindexed(ColumnElement):
+class unindexed(ColumnElement[Any]):
     """A column that SQLite must not pick an index for (rendered ``+col``, its documented no-op).
 
     In the per-account activity lookups the rule is written for a seek on (source, link, owner,
@@ -323,29 +370,29 @@ class unindexed(ColumnElement):
 
     inherit_cache = True
 
-    def __init__(self, column):
+    def __init__(self, column: Col) -> None:
         self.column = column
         self.type = column.type
 
 
 @compiles(unindexed)
-def _unindexed_default(element, compiler, **kw):
+def _unindexed_default(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(element.column, **kw)
 
 
 @compiles(unindexed, "sqlite")
-def _unindexed_sqlite(element, compiler, **kw):
+def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
     return "+" + compiler.process(element.column, **kw)
 
 
-def _ci_in(column, values) -> Any:
+def _ci_in(column: Col, values: tuple[str, ...]) -> Col:
     return func.lower(column).in_([v.lower() for v in values])
 
 
-def _match_condition(match) -> Any:
+def _match_condition(match: Match) -> Col:
     """SQL for a territory's ``match``: every given criterion must hold (case-insensitive lists,
     inclusive employee bounds; an unknown employee count fails any bound)."""
-    conds = []
+    conds: list[Col] = []
     if match.country is not None:
         conds.append(_ci_in(accounts.c.country, match.country))
     if match.state is not None:
@@ -361,18 +408,23 @@ def _match_condition(match) -> Any:
     return and_(*conds)
 
 
-def live_owned_accounts(alias: str = "a"):
+def live_owned_accounts(alias: str = "a") -> tuple[FromClause, Col]:
     """An alias of accounts with the filter every account rule shares: live and owned."""
     a = accounts.alias(alias)
     return a, and_(a.c.deleted.is_(False), a.c.owner_id.is_not(None))
 
 
-def owned_apart_from_account(ctx, table, object_type: str, *conditions, **details):
+def owned_apart_from_account(
+    ctx: RuleContext,
+    table: Table,
+    object_type: str,
+    allowed_roles: tuple[str, ...],
+    *conditions: Col,
+    **details: Col,
+) -> Select[Any]:
     """Live ``table`` records (contacts, deals) of a live owned account, owned by someone else
-    whose role is not in ``ctx.params.allowed_roles``; suggesting the account's owner if active.
+    whose role is not in ``allowed_roles``; suggesting the account's owner if active.
     The shared shape of OWN001 and OWN006; ``details`` adds columns to the finding's details."""
-    from .base import finding_columns
-
     ctx.ensure("roles")
     a, a_live = live_owned_accounts()
     record_owner = owner_roles.alias("record_owner")
@@ -399,15 +451,15 @@ def owned_apart_from_account(ctx, table, object_type: str, *conditions, **detail
             table.c.deleted.is_(False),
             table.c.owner_id.is_not(None),
             table.c.owner_id != a.c.owner_id,
-            role_not_in(record_owner.c.role, ctx.params.allowed_roles),
+            role_not_in(record_owner.c.role, allowed_roles),
             *conditions,
         )
     )
 
 
-def role_not_in(role_col, roles) -> Any:
+def role_not_in(role_col: Col, roles: Iterable[str]) -> Col:
     """True when a user's role is not one of ``roles`` (a user with no role is in no list)."""
-    roles = list(roles)
-    if not roles:
+    wanted = list(roles)
+    if not wanted:
         return literal(True)
-    return or_(role_col.is_(None), role_col.not_in(roles))
+    return or_(role_col.is_(None), role_col.not_in(wanted))

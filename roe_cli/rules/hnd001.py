@@ -8,12 +8,14 @@ Fix: the new owner reaches out now; no suggestion.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import PositiveInt
-from sqlalchemy import and_, exists, func, literal, select
+from sqlalchemy import Select, and_, exists, func, literal, select
 
 from ..models import ownership_changes
 from .base import RuleParams, Severity, finding_columns
-from .context import live_owned_accounts
+from .context import RuleContext, live_owned_accounts
 
 CODE = "HND001"
 NAME = "stale-handoff"
@@ -25,7 +27,7 @@ class Params(RuleParams):
     sla_days: PositiveInt = 7
 
 
-def query(ctx):
+def query(ctx: RuleContext, params: Params) -> Select[Any]:
     a, a_live = live_owned_accounts()
     oc = ownership_changes
     latest = (
@@ -43,13 +45,13 @@ def query(ctx):
                 a.c.id,
                 a.c.id,
                 a.c.owner_id,
-                ctx.json(changed_at=latest.c.changed_at, sla_days=literal(ctx.params.sla_days)),
+                ctx.json(changed_at=latest.c.changed_at, sla_days=literal(params.sla_days)),
             )
         )
         .join(latest, and_(latest.c.source == a.c.source, latest.c.object_id == a.c.id))
         .where(
             a_live,
-            latest.c.changed_at <= ctx.days_ago(ctx.params.sla_days),
+            latest.c.changed_at <= ctx.days_ago(params.sla_days),
             exists().where(
                 handed.c.source == a.c.source,
                 handed.c.object_type == "account",

@@ -9,11 +9,13 @@ Fix: hand the account to the right role; no suggestion (the team decides who).
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import NonNegativeInt
-from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy import Select, and_, false, func, or_, select
 
 from .base import RuleParams, Severity, finding_columns
-from .context import live_owned_accounts, owner_roles, role_not_in
+from .context import RuleContext, live_owned_accounts, owner_roles, role_not_in
 
 CODE = "HND002"
 NAME = "stage-role-mismatch"
@@ -30,7 +32,7 @@ class Params(RuleParams):
     }
 
 
-def query(ctx):
+def query(ctx: RuleContext, params: Params) -> Select[Any]:
     ctx.ensure("roles")
     a, a_live = live_owned_accounts()
     r = owner_roles
@@ -39,7 +41,7 @@ def query(ctx):
         false(),
         *(
             and_(stage == name.lower(), role_not_in(r.c.role, roles))
-            for name, roles in ctx.params.stage_roles.items()
+            for name, roles in params.stage_roles.items()
         ),
     )
     return (
@@ -63,7 +65,7 @@ def query(ctx):
             wrong_role,
             or_(
                 a.c.stage_changed_at.is_(None),
-                a.c.stage_changed_at <= ctx.days_ago(ctx.params.grace_days),
+                a.c.stage_changed_at <= ctx.days_ago(params.grace_days),
             ),
         )
     )

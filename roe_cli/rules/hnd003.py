@@ -8,12 +8,14 @@ Fix: the owner follows up; no suggestion.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import PositiveInt
-from sqlalchemy import exists, literal, select
+from sqlalchemy import Select, exists, literal, select
 
 from ..models import opportunities
 from .base import RuleParams, Severity, finding_columns
-from .context import live_owned_accounts
+from .context import RuleContext, live_owned_accounts
 
 CODE = "HND003"
 NAME = "neglected-account"
@@ -25,10 +27,10 @@ class Params(RuleParams):
     max_idle_days: PositiveInt = 21
 
 
-def query(ctx):
+def query(ctx: RuleContext, params: Params) -> Select[Any]:
     a, a_live = live_owned_accounts()
     o = opportunities
-    start = ctx.days_ago(ctx.params.max_idle_days)
+    start = ctx.days_ago(params.max_idle_days)
     open_opp = exists().where(
         o.c.source == a.c.source,
         o.c.account_id == a.c.id,
@@ -43,6 +45,6 @@ def query(ctx):
             a.c.id,
             a.c.id,
             a.c.owner_id,
-            ctx.json(max_idle_days=literal(ctx.params.max_idle_days)),
+            ctx.json(max_idle_days=literal(params.max_idle_days)),
         )
     ).where(a_live, open_opp, ~touched)

@@ -8,9 +8,13 @@ Fix: move the contact to the account's owner (the suggestion, when that owner is
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Select
+
 from ..models import contacts
 from .base import RuleParams, Severity
-from .context import owned_apart_from_account
+from .context import RuleContext, owned_apart_from_account
 
 CODE = "OWN001"
 NAME = "contact-owner-mismatch"
@@ -22,5 +26,5 @@ class Params(RuleParams):
     allowed_roles: tuple[str, ...] = ("SDR",)
 
 
-def query(ctx):
-    return owned_apart_from_account(ctx, contacts, "contact")
+def query(ctx: RuleContext, params: Params) -> Select[Any]:
+    return owned_apart_from_account(ctx, contacts, "contact", params.allowed_roles)

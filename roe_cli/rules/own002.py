@@ -9,17 +9,32 @@ or an owner's e-mail. No suggestion when that gives no active owner.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from sqlalchemy import and_, case, func, literal, select
+from pydantic import AfterValidator
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
 
 from ..models import accounts, contacts, opportunities
-from .base import RuleParams, Severity, finding_columns
-from .context import account_territory, owner_roles, territories_t
+from ..shared.text import suggest
+from .base import RuleParams, Severity, Takes, finding_columns, is_email
+from .context import RuleContext, account_territory, owner_roles, territories_t
 
 CODE = "OWN002"
 NAME = "inactive-owner"
 SUGGESTS_OWNER = True
+FALLBACKS = ("territory", "manager")  # or an owner's e-mail
+
+
+def _fallback(value: str) -> str:
+    """'territory', 'manager', or an owner's e-mail (lower-cased; the mirror must know it)."""
+    if value in FALLBACKS:
+        return value
+    if not is_email(value):
+        raise ValueError(
+            f"'{value}' is not a fallback: use 'territory', 'manager' or an owner's "
+            f"e-mail{suggest(value, FALLBACKS)}"
+        )
+    return value.strip().lower()
 
 
 class Params(RuleParams):
@@ -29,18 +44,17 @@ class Params(RuleParams):
         "contact",
         "opportunity",
     )
-    fallback: str = "territory"
+    fallback: Annotated[
+        str, AfterValidator(_fallback), Takes("'territory', 'manager' or an owner's e-mail")
+    ] = "territory"
 
 
-def query(ctx):
+def query(ctx: RuleContext, params: Params) -> list[Select[Any]]:
     ctx.ensure("roles", "territory")
-    selects = []
-    for object_type in ctx.params.objects:
-        selects.append(_select(ctx, object_type))
-    return selects
+    return [_select(ctx, object_type, params.fallback) for object_type in params.objects]
 
 
-def _select(ctx, object_type: str):
+def _select(ctx: RuleContext, object_type: str, fallback: str) -> Select[Any]:
     table = {"account": accounts, "contact": contacts, "opportunity": opportunities}[object_type]
     rec = table.alias("rec")
     owner = owner_roles.alias("owner")
@@ -52,7 +66,7 @@ def _select(ctx, object_type: str):
     manager = owner_roles.alias("manager")
 
     account_id = rec.c.id if object_type == "account" else rec.c.account_id
-    fallback = ctx.params.fallback
+    fallback_owner: ColumnElement[Any]
     if fallback == "territory":
         fallback_owner = case((default_owner.c.active.is_(True), default_owner.c.id))
     elif fallback == "manager":

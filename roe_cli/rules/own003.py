@@ -10,13 +10,13 @@ Fix: give the accounts to the preferred owner (the suggestion), then merge them 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import and_, case, func, literal, or_, select, union_all
+from sqlalchemy import Select, and_, case, func, literal, or_, select, union_all
 
 from ..models import accounts, contacts
 from .base import RuleParams, Severity, finding_columns
-from .context import owner_roles
+from .context import RuleContext, owner_roles
 
 CODE = "OWN003"
 NAME = "duplicate-account-split"
@@ -28,7 +28,7 @@ class Params(RuleParams):
     prefer: Literal["most_active", "oldest"] = "most_active"
 
 
-def query(ctx):
+def query(ctx: RuleContext, params: Params) -> Select[Any]:
     ctx.ensure("roles")
     free = [d.lower() for d in ctx.config.free_email_domains]
     a = accounts
@@ -98,7 +98,7 @@ def query(ctx):
         cluster.c.created_at,
         cluster.c.account_id,
     )
-    if ctx.params.prefer == "most_active":
+    if params.prefer == "most_active":
         activity = ctx.activity_count(
             cluster.c.source, cluster.c.account_id, ctx.days_ago(365), ctx.now
         )
@@ -127,7 +127,7 @@ def query(ctx):
                 ctx.json(
                     domain=m.c.domain,
                     preferred_account_id=preferred.c.account_id,
-                    prefer=literal(ctx.params.prefer),
+                    prefer=literal(params.prefer),
                     account_activities=m.c.activities,
                     preferred_activities=preferred.c.activities,
                 ),

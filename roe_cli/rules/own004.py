@@ -9,11 +9,13 @@ Fix: a person decides: reassign the account, or agree who works it. No suggestio
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import PositiveInt
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import Select, and_, case, func, literal, select
 
 from .base import RuleParams, Severity, finding_columns
-from .context import live_owned_accounts, owner_roles, role_not_in
+from .context import RuleContext, live_owned_accounts, owner_roles, role_not_in
 
 CODE = "OWN004"
 NAME = "non-owner-engagement"
@@ -27,10 +29,10 @@ class Params(RuleParams):
     exempt_roles: tuple[str, ...] = ("SE",)
 
 
-def query(ctx):
+def query(ctx: RuleContext, params: Params) -> Select[Any]:
     ctx.ensure("roles")
     a, a_live = live_owned_accounts()
-    totals = ctx.activity_totals(ctx.days_ago(ctx.params.window_days), ctx.now)
+    totals = ctx.activity_totals(ctx.days_ago(params.window_days), ctx.now)
     # Each user's count beside the owner's count on the same account, in one pass (a window
     # function rather than a self-join, which SQLite plans badly on big windows).
     owner_n = func.max(case((totals.c.owner_id == a.c.owner_id, totals.c.n), else_=0)).over(
@@ -61,7 +63,7 @@ def query(ctx):
                 ctx.json(
                     user_activities=per_user.c.n,
                     owner_activities=per_user.c.owner_n,
-                    window_days=literal(ctx.params.window_days),
+                    window_days=literal(params.window_days),
                 ),
                 related=per_user.c.user_id,
             )
@@ -70,8 +72,8 @@ def query(ctx):
         .where(
             per_user.c.user_id.is_not(None),
             per_user.c.user_id != per_user.c.account_owner_id,
-            per_user.c.n >= ctx.params.min_activities,
+            per_user.c.n >= params.min_activities,
             per_user.c.n > per_user.c.owner_n,
-            role_not_in(user.c.role, ctx.params.exempt_roles),
+            role_not_in(user.c.role, params.exempt_roles),
         )
     )

@@ -8,10 +8,13 @@ Fix: move the account to the territory's ``default_owner`` (the suggestion), or 
 
 from __future__ import annotations
 
-from sqlalchemy import and_, case, exists, select
+from typing import Any
+
+from sqlalchemy import Select, and_, case, exists, select
 
 from .base import RuleParams, Severity, finding_columns
 from .context import (
+    RuleContext,
     account_territory,
     live_owned_accounts,
     owner_roles,
@@ -28,7 +31,7 @@ class Params(RuleParams):
     severity: Severity = "medium"
 
 
-def query(ctx):
+def query(ctx: RuleContext, params: Params) -> Select[Any]:
     ctx.ensure("roles", "territory")
     a, a_live = live_owned_accounts()
     at = account_territory

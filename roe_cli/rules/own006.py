@@ -8,9 +8,13 @@ Fix: move the deal to the account's owner (the suggestion, when active).
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy import Select
+
 from ..models import opportunities
 from .base import RuleParams, Severity
-from .context import owned_apart_from_account
+from .context import RuleContext, owned_apart_from_account
 
 CODE = "OWN006"
 NAME = "opportunity-owner-mismatch"
@@ -22,6 +26,8 @@ class Params(RuleParams):
     allowed_roles: tuple[str, ...] = ("SE",)
 
 
-def query(ctx):
+def query(ctx: RuleContext, params: Params) -> Select[Any]:
     o = opportunities
-    return owned_apart_from_account(ctx, o, "opportunity", o.c.is_closed.is_(False), stage=o.c.stage)
+    return owned_apart_from_account(
+        ctx, o, "opportunity", params.allowed_roles, o.c.is_closed.is_(False), stage=o.c.stage
+    )
