@@ -137,12 +137,14 @@ def run_audit(
     selected = config.enabled_rules(only)
     started = time.perf_counter()
     with engine.connect() as conn, conn.begin():
-        run_id = conn.execute(
+        key = conn.execute(
             insert(audit_runs).values(
                 started_at=utcnow(), as_of=now, rules_hash=config.sha256,
                 rules=",".join(rule.code for rule, _ in selected), status="running",
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+        assert key is not None  # an INSERT always has one
+        run_id: int = key[0]
         _sync_exceptions(conn, config)
         _refresh_statistics(conn)
         ctx = RuleContext(conn=conn, now=now, config=config)
@@ -286,8 +288,7 @@ def _merge(conn: Connection, run_id: int, now: datetime, result: AuditResult, co
 def _by_owner(conn: Connection, run_id: int) -> dict[str, dict[str, int]]:
     """Open, waived and new counts per owner e-mail (or id) in this run."""
     f, o = findings, owners
-    who = func.coalesce(o.c.email, f.c.owner_id, "(no owner)")
-    who = who.label("who")
+    who = func.coalesce(o.c.email, f.c.owner_id, "(no owner)").label("who")
     rows = conn.execute(
         select(who, f.c.status, f.c.first_run_id, func.count())
         .select_from(f)

@@ -250,7 +250,7 @@ class RuleContext:
         branches: list[tuple[list[FromClause], list[Col]]] = []
         for path in ("account", "contact", "opportunity"):
             act = activities.alias(f"act_{path}")
-            conds = [act.c.source == source_col, act.c.deleted.is_(False)]
+            conds: list[Col] = [act.c.source == source_col, act.c.deleted.is_(False)]
             if owner_col is not None:
                 conds.append(act.c.owner_id == owner_col)
             when = unindexed(act.c.occurred_at)
@@ -260,7 +260,7 @@ class RuleContext:
                 conds.append(when >= at_or_after)
             if until is not None:
                 conds.append(when <= until)
-            froms = [act]
+            froms: list[FromClause] = [act]
             if path == "account":
                 conds.append(act.c.account_id == account_col)
             else:

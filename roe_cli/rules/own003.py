@@ -98,6 +98,7 @@ def query(ctx: RuleContext, params: Params) -> Select[Any]:
         cluster.c.created_at,
         cluster.c.account_id,
     )
+    order: tuple[Any, ...]
     if params.prefer == "most_active":
         activity = ctx.activity_count(
             cluster.c.source, cluster.c.account_id, ctx.days_ago(365), ctx.now

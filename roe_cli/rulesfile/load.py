@@ -14,7 +14,6 @@ checks that span sections (teams named by territories, roles nobody has, duplica
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import importlib
 import tomllib
@@ -25,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from ..rules import REGISTRY, RuleParams
+from ..shared.clock import utcnow
 from ..shared.errors import ConfigError
 from ..shared.text import or_list, suggest
 from .locate import KeyPath, line_for, locate_keys, render_key
@@ -207,7 +207,7 @@ class _Loader:
     def _territories(self, entries: tuple, raw_teams: Any, teams: list[Team]) -> list[Territory]:
         # Names of every team written down, valid or not, so one bad team gives one error.
         team_names = list(dict.fromkeys(
-            t.get("name").strip() for t in (raw_teams or [])
+            t["name"].strip() for t in (raw_teams or [])
             if isinstance(t, dict) and isinstance(t.get("name"), str)
         ))
         # A team whose name is missing or misspelt may be the one a territory names: say nothing
@@ -263,7 +263,7 @@ class _Loader:
 
     def _exceptions(self, entries: tuple) -> list[ExceptionRule]:
         exceptions: list[ExceptionRule] = []
-        today = dt.datetime.now(dt.UTC).date()
+        today = utcnow().date()
         for i, entry in enumerate(entries):
             parsed = self._validate(ExceptionEntry, entry, ("exceptions", i))
             rule = entry.get("rule")

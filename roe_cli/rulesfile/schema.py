@@ -303,7 +303,7 @@ class RulesConfig:
             if territory.default_owner:
                 add(territory.default_owner, ("territories", i, "default_owner"), "default owner")
         fallback = getattr(self.rules.get("OWN002"), "fallback", None)
-        if is_email(fallback):
+        if isinstance(fallback, str) and is_email(fallback):
             add(fallback.strip().lower(), ("rules", "OWN002", "fallback"), "fallback owner")
         return named
 
