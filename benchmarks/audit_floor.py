@@ -27,7 +27,7 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     from roe_cli.db import open_database
     from roe_cli.rulesfile import load_rules
     from roe_cli.settings import database_url
-    from roe_cli.shared.clock import parse_as_of
+    from roe_cli.shared.clock import parse_as_of, utcnow
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", required=True, help="the mirror (an SQLite file)")
@@ -513,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--explain", metavar="CODE", help="print the floor's plan for one rule and stop")
     args = parser.parse_args(argv)
     config = load_rules(Path(args.rules))
-    now = parse_as_of(args.as_of) if args.as_of else (demo_as_of(args.db) or datetime.now(UTC).replace(tzinfo=None))
+    now = parse_as_of(args.as_of) if args.as_of else (demo_as_of(args.db) or utcnow())
     if args.explain:
         print(explain(args.db, config, now, args.explain.upper()))
         return 0
