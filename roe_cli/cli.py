@@ -12,7 +12,6 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -33,7 +32,8 @@ from .shared.errors import RoeError
 class _RoeGroup(TyperGroup):
     """Turns roe's expected errors into a two-line message and their exit code, no traceback."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    # typer declares the parameter as its vendored click's Context; typer.Context is the public name.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except RoeError as exc:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from .apply import ApplyReport
     from .audit import AuditResult
     from .db import SchemaStatus
+    from .export import ExportResult
+    from .findings import FindingFilter
     from .plans import BuildResult, Plan
     from .rulesfile import RulesConfig
     from .sync import SyncReport
@@ -38,10 +40,14 @@ Advance = Callable[[int], None]
 Progress = Callable[[str, "int | None"], contextlib.AbstractContextManager[Advance]]
 
 
+def ignore_advance(n: int = 1) -> None:
+    """An :data:`Advance` that counts nothing."""
+
+
 @contextlib.contextmanager
 def no_progress(description: str, total: int | None) -> Iterator[Advance]:
     """The :data:`Progress` that reports nothing (cron, CI, tests)."""
-    yield lambda n=1: None
+    yield ignore_advance
 
 
 class Workspace:
@@ -190,6 +196,65 @@ class Workspace:
             raise UsageError("No audit has run on this mirror yet, so there are no findings.",
                              "Run `roe audit` first.")
         return run_id
+
+    # -- findings and exports ------------------------------------------------------------------
+
+    def audit_document(self, result: AuditResult) -> dict[str, Any]:
+        """The JSON document of an audit run: its summary and every finding it saw."""
+        from .findings import FindingFilter, document, iter_findings
+
+        items = iter_findings(self.engine, FindingFilter(run_id=result.run_id))
+        return document(result.run_id, result.as_of, result.summary(), items)
+
+    def findings_document(self, flt: FindingFilter) -> dict[str, Any]:
+        """The latest run's summary and every finding that matches ``flt``, as one document."""
+        from .findings import document, iter_findings, run_summary
+
+        run_id = self.require_run()
+        as_of, summary = run_summary(self.engine, run_id)
+        return document(run_id, as_of, summary, iter_findings(self.engine, flt))
+
+    def findings(self, flt: FindingFilter,
+                 limit: int = 0) -> tuple[int, list[dict[str, Any]], int]:
+        """The latest run's id, the first ``limit`` matches (0: all) and how many match."""
+        from .findings import count_findings, iter_findings
+
+        run_id = self.require_run()
+        total = count_findings(self.engine, flt)
+        shown: list[dict[str, Any]] = []
+        for item in iter_findings(self.engine, flt):
+            if limit and len(shown) >= limit:
+                break
+            shown.append(item)
+        return run_id, shown, total
+
+    def export_findings(self, flt: FindingFilter, output: Path, kind: str, *,
+                        count_first: bool = False,
+                        progress: Progress = no_progress) -> ExportResult:
+        """Write the matching findings to ``output``; ``count_first`` sizes the progress bar."""
+        from .export import export_findings
+        from .findings import count_findings
+
+        self.require_run()
+        total = count_findings(self.engine, flt) if count_first else None
+        with progress(f"Exporting findings to {output.name}", total) as advance:
+            return export_findings(self.engine, flt, output, kind, on_batch=advance)
+
+    def export_kpi(self, output: Path, kind: str, *, period: str, since: date | None,
+                   until: date | None, source: str | None) -> ExportResult:
+        """Write activities per owner per period (roles from the rules file, when there is one)."""
+        from .export import export_kpi
+
+        engine = self.engine
+        return export_kpi(engine, output, kind, config=self.config_if_present(), period=period,
+                          since=since, until=until, source=source)
+
+    def export_runs(self, output: Path, kind: str, by: str) -> ExportResult:
+        """Write the findings trend, one row per run and rule (or owner)."""
+        from .export import export_runs
+
+        self.require_run()
+        return export_runs(self.engine, output, kind, by)
 
     # -- write-back ----------------------------------------------------------------------------
 

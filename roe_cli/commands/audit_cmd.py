@@ -34,7 +34,6 @@ def audit(
 
     Example: roe audit --fail-on medium --format json > audit.json
     """
-    from ..findings import FindingFilter, document, iter_findings
     from ..shared.clock import parse_as_of
     from ..shared.errors import EXIT_FINDINGS
 
@@ -42,9 +41,7 @@ def audit(
     ws = options.workspace(ctx)
     result = ws.audit(when, options.split_codes(rule))
     if fmt is Format.json:
-        items = iter_findings(ws.engine, FindingFilter(run_id=result.run_id))
-        doc = document(result.run_id, result.as_of, result.summary(), items)
-        typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(ws.audit_document(result), indent=2, ensure_ascii=False))
     else:
         render.print_audit_table(result, fail_on.value)
     if result.failing(fail_on.value):

@@ -70,17 +70,12 @@ def export_findings_command(
 
     Example: roe export findings -o findings.csv --status open --rule OWN001,OWN002
     """
-    from ..export import export_findings
-    from ..findings import count_findings
-
     kind = _format(output, fmt)
     ws = options.workspace(ctx)
-    engine = ws.engine
+    ws.open()  # the mirror first, then the filters are checked, as always
     flt = options.finding_filter(rule, severity, owner, status, source, new)
-    ws.require_run()
-    total = count_findings(engine, flt) if render.interactive() else None
-    with render.progress_bar(f"Exporting findings to {output.name}", total) as advance:
-        result = export_findings(engine, flt, output, kind, on_batch=advance)
+    result = ws.export_findings(flt, output, kind, count_first=render.interactive(),
+                                progress=render.progress_bar)
     _done(result, "finding(s)")
 
 
@@ -104,16 +99,13 @@ def export_kpi_command(
 
     Example: roe export kpi -o activity.xlsx --period month --since 2026-01-01
     """
-    from ..export import export_kpi
     from ..shared.clock import parse_date
 
     kind = _format(output, fmt)
     first = parse_date(since, "--since date") if since else None
     last = parse_date(until, "--until date") if until else None
-    ws = options.workspace(ctx)
-    engine = ws.engine
-    result = export_kpi(engine, output, kind, config=ws.config_if_present(), period=period.value,
-                        since=first, until=last, source=source)
+    result = options.workspace(ctx).export_kpi(output, kind, period=period.value, since=first,
+                                               until=last, source=source)
     _done(result, f"owner-{period.value} row(s)")
 
 
@@ -131,11 +123,6 @@ def export_runs_command(
 
     Example: roe export runs -o trend.csv --by rule
     """
-    from ..export import export_runs
-
     kind = _format(output, fmt)
-    ws = options.workspace(ctx)
-    engine = ws.engine
-    ws.require_run()
-    result = export_runs(engine, output, kind, by.value)
+    result = options.workspace(ctx).export_runs(output, kind, by.value)
     _done(result, f"run-{by.value} row(s)")

@@ -44,21 +44,11 @@ def findings_command(
 
     Example: roe findings --rule OWN002 --severity high --owner ana@example.com --new
     """
-    from ..findings import count_findings, document, iter_findings, run_summary
-
     ws = options.workspace(ctx)
-    engine = ws.engine
+    ws.open()  # the mirror first, then the filters are checked, as always
     flt = options.finding_filter(rule, severity, owner, status, source, new)
-    run_id = ws.require_run()
     if fmt is Format.json:
-        as_of, summary = run_summary(engine, run_id)
-        doc = document(run_id, as_of, summary, iter_findings(engine, flt))
-        typer.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(ws.findings_document(flt), indent=2, ensure_ascii=False))
         return
-    total = count_findings(engine, flt)
-    shown = []
-    for item in iter_findings(engine, flt):
-        if limit and len(shown) >= limit:
-            break
-        shown.append(item)
+    run_id, shown, total = ws.findings(flt, limit)
     render.print_findings_table(shown, total, run_id)

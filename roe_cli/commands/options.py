@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ..workspace import Workspace
 from . import render
+
+if TYPE_CHECKING:
+    from ..findings import FindingFilter
 
 
 class Format(StrEnum):
@@ -106,7 +109,7 @@ ShowOpt = Annotated[int, typer.Option("--show", help="How many changes to list (
 
 
 def finding_filter(rule: str | None, severity: Severity | None, owner: str | None, status: str,
-                   source: str | None, new: bool):
+                   source: str | None, new: bool) -> FindingFilter:
     """The :class:`~roe_cli.findings.FindingFilter` the options describe (validated)."""
     from ..findings import FindingFilter
 

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..shared.errors import RoeError, redact
-from ..workspace import Advance
+from ..workspace import Advance, ignore_advance
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -107,7 +107,7 @@ def progress_bar(description: str, total: int | None) -> Iterator[Advance]:
     It is a :data:`roe_cli.workspace.Progress`, so the workspace can drive it.
     """
     if not interactive():
-        yield lambda n=1: None
+        yield ignore_advance
         return
     from rich.progress import (
         BarColumn,
@@ -128,7 +128,11 @@ def progress_bar(description: str, total: int | None) -> Iterator[Advance]:
         transient=True,
     ) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            progress.advance(task, n)
+
+        yield advance
 
 
 def literal(text: str) -> None:

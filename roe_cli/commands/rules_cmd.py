@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..shared.errors import UsageError
 from . import options, render
 from .options import Format
+
+if TYPE_CHECKING:
+    from ..rulesfile import Problem
 
 
 def rules(
@@ -205,6 +208,6 @@ def _check(ctx: typer.Context, as_json: bool) -> None:
         render.err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
 
 
-def _problem_json(problem) -> dict[str, Any]:
+def _problem_json(problem: Problem) -> dict[str, Any]:
     return {"file": problem.file, "line": problem.line, "column": problem.column,
             "key": problem.key, "message": problem.message}
