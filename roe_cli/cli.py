@@ -1,28 +1,43 @@
-"""The ``roe`` command line: parse, call one core function, print, pick the exit code.
+"""The ``roe`` command line: the app, and every command registered on it.
 
-Only this layer (``cli.py`` and ``roe_cli/commands/``) imports typer and rich. Each command lives
-in its own module under ``roe_cli/commands`` and registers itself on :data:`app`.
+Only this layer (``cli.py`` and ``roe_cli/commands/``) imports typer and rich. Commands live one
+module each under ``roe_cli/commands`` as plain functions (or a small sub-app); this module
+imports them and registers them, and nothing below imports it (typer's one-file-per-command
+pattern). Expected errors (:class:`~roe_cli.shared.errors.RoeError`) become a short message and
+their exit code here, in one place.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-from .commands import common
+from .commands import render
+from .commands.audit_cmd import audit
+from .commands.db_cmd import db_app
+from .commands.demo_cmd import demo
+from .commands.export_cmd import export_app
+from .commands.findings_cmd import findings_command
+from .commands.options import global_options
+from .commands.rules_cmd import rules
+from .commands.sync_cmd import sync
+from .commands.waive_cmd import waive_command
+from .commands.writeback_cmd import apply, approve, reassign, revert
 from .shared.errors import RoeError
 
 
 class _RoeGroup(TyperGroup):
     """Turns roe's expected errors into a two-line message and their exit code, no traceback."""
 
-    def invoke(self, ctx):
+    # typer declares the parameter as its vendored click's Context; typer.Context is the public name.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except RoeError as exc:
-            common.print_error(exc)
+            render.print_error(exc)
             ctx.exit(exc.exit_code)
 
 
@@ -42,20 +57,21 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-app.callback()(common.global_options)
+app.callback()(global_options)
 
-# Each module registers its commands on `app` when imported.
-from .commands import (  # noqa: E402,F401
-    audit_cmd,
-    db_cmd,
-    demo_cmd,
-    export_cmd,
-    findings_cmd,
-    rules_cmd,
-    sync_cmd,
-    waive_cmd,
-    writeback_cmd,
-)
+# In the order `roe --help` has always listed them (the order of the old module imports).
+app.command("audit")(audit)
+app.add_typer(db_app, name="db")
+app.command("demo")(demo)
+app.add_typer(export_app, name="export")
+app.command("findings")(findings_command)
+app.command("rules")(rules)
+app.command("sync")(sync)
+app.command("waive")(waive_command)
+app.command("reassign")(reassign)
+app.command("approve")(approve)
+app.command("apply")(apply)
+app.command("revert")(revert)
 
 
 def main() -> None:
@@ -63,7 +79,7 @@ def main() -> None:
     try:
         app()
     except RoeError as exc:  # raised outside a command, e.g. in the global options
-        common.print_error(exc)
+        render.print_error(exc)
         sys.exit(exc.exit_code)
 
 

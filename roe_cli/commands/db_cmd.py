@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..cli import app
-from . import common
+from . import options, render
 
 db_app = typer.Typer(
     help="Create, upgrade and inspect the mirror's schema (Alembic migrations).\n\n"
@@ -13,7 +12,6 @@ db_app = typer.Typer(
     "checking and for upgrading on purpose before a release.\n\nExample: roe --db roe.db db status",
     no_args_is_help=True,
 )
-app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
@@ -22,16 +20,11 @@ def upgrade(ctx: typer.Context) -> None:
 
     Example: roe --db postgresql+psycopg://roe@db/roe db upgrade
     """
-    from .. import db
-
-    engine = common.open_engine(ctx, migrate=False)
-    before = db.status(engine)
-    after = db.upgrade(engine)
+    url, before, after = options.workspace(ctx).upgrade_schema()
     if before.pending:
-        common.console.print(f"Upgraded {engine.url.render_as_string(hide_password=True)} "
-                             f"from {before.current or 'empty'} to {after.current}.")
+        render.console.print(f"Upgraded {url} from {before.current or 'empty'} to {after.current}.")
     else:
-        common.console.print(f"Already at the latest schema ({after.current}).")
+        render.console.print(f"Already at the latest schema ({after.current}).")
 
 
 @db_app.command("status")
@@ -40,14 +33,13 @@ def status(ctx: typer.Context) -> None:
 
     Example: roe db status
     """
-    from .. import db
+    from ..shared.errors import EXIT_FINDINGS
 
-    engine = common.open_engine(ctx, migrate=False)
-    st = db.status(engine)
-    common.console.print(f"database: {engine.url.render_as_string(hide_password=True)}")
-    common.console.print(f"current:  {st.current or '(empty)'}")
-    common.console.print(f"head:     {st.head}")
+    url, st = options.workspace(ctx).schema_status()
+    render.console.print(f"database: {url}")
+    render.console.print(f"current:  {st.current or '(empty)'}")
+    render.console.print(f"head:     {st.head}")
     if st.pending:
-        common.console.print(f"pending:  {', '.join(st.pending)}  (run `roe db upgrade`)")
-        raise typer.Exit(1)
-    common.console.print("up to date")
+        render.console.print(f"pending:  {', '.join(st.pending)}  (run `roe db upgrade`)")
+        raise typer.Exit(EXIT_FINDINGS)
+    render.console.print("up to date")

@@ -6,11 +6,9 @@ from typing import Annotated
 
 import typer
 
-from ..cli import app
-from . import common
+from . import options, render
 
 
-@app.command("demo")
 def demo(
     ctx: typer.Context,
     accounts: Annotated[int, typer.Option("--accounts", min=1, help="How many accounts.")] = 2000,
@@ -28,16 +26,14 @@ def demo(
 
     Example: roe demo --accounts 5000 --seed 7 && roe audit
     """
-    from ..db import run_lock
-    from ..demo import load_demo_org
     from ..shared.clock import parse_as_of
 
-    engine = common.open_engine(ctx)
+    ws = options.workspace(ctx)
+    engine = ws.engine  # opened before --as-of is parsed, as always
     when = parse_as_of(as_of) if as_of else None
-    with run_lock(engine, "demo"), common.progress_bar("Generating the demo org", accounts) as advance:
-        counts = load_demo_org(engine, accounts, seed, when, on_chunk=advance)
-    common.console.print(
-        f"Demo org (seed {seed}) in {engine.url.render_as_string(hide_password=True)}: "
+    counts = ws.load_demo(accounts, seed, when, progress=render.progress_bar)
+    render.console.print(
+        f"Demo org (seed {seed}) in {ws.display_url(engine)}: "
         f"{counts['owner']:,} owners, {counts['account']:,} accounts, {counts['contact']:,} contacts, "
         f"{counts['opportunity']:,} opportunities, {counts['activity']:,} activities, "
         f"{counts['ownership_change']:,} ownership changes; {counts['planted']:,} planted conflicts."

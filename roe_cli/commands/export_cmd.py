@@ -5,25 +5,29 @@ The work is done in :mod:`roe_cli.export`; this module parses options and prints
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..cli import app
-from . import common
-from .findings_cmd import (
+from . import options, render
+from .options import (
     DEFAULT_STATUS,
+    ExportFormat,
+    ExportFormatOpt,
     NewOpt,
+    OutputOpt,
     OwnerOpt,
+    Period,
     RuleOpt,
+    RunsBy,
     SeverityOpt,
     SourceOpt,
     StatusOpt,
-    finding_filter,
-    require_run,
 )
+
+if TYPE_CHECKING:
+    from ..export import ExportResult
 
 export_app = typer.Typer(
     help=(
@@ -34,40 +38,6 @@ export_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-app.add_typer(export_app, name="export")
-
-
-class ExportFormat(StrEnum):
-    csv = "csv"
-    xlsx = "xlsx"
-    parquet = "parquet"
-    json = "json"
-    jsonl = "jsonl"
-
-
-class Period(StrEnum):
-    week = "week"
-    month = "month"
-    quarter = "quarter"
-
-
-class RunsBy(StrEnum):
-    rule = "rule"
-    owner = "owner"
-
-
-OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="The file to write (replaced atomically).")]
-FormatOpt = Annotated[
-    ExportFormat | None,
-    typer.Option(
-        "--format",
-        help=(
-            "csv (UTF-8 with BOM, opens in Excel with accents intact; cells a spreadsheet would run "
-            "as a formula get a leading '), xlsx, parquet, json (an array) or jsonl (one object a "
-            "line). Default: from the file's extension."
-        ),
-    ),
-]
 
 
 def _format(output: Path, fmt: ExportFormat | None) -> str:
@@ -76,16 +46,15 @@ def _format(output: Path, fmt: ExportFormat | None) -> str:
     return format_for(output, fmt.value if fmt else None)
 
 
-def _done(result, what: str) -> None:
-    common.console.print(f"Wrote {result.rows:,} {what} to {result.path} ({result.format}).",
-                         markup=False, highlight=False)
+def _done(result: ExportResult, what: str) -> None:
+    render.literal(f"Wrote {result.rows:,} {what} to {result.path} ({result.format}).")
 
 
 @export_app.command("findings")
 def export_findings_command(
     ctx: typer.Context,
     output: OutputOpt,
-    fmt: FormatOpt = None,
+    fmt: ExportFormatOpt = None,
     rule: RuleOpt = None,
     severity: SeverityOpt = None,
     owner: OwnerOpt = None,
@@ -101,16 +70,12 @@ def export_findings_command(
 
     Example: roe export findings -o findings.csv --status open --rule OWN001,OWN002
     """
-    from ..export import export_findings
-    from ..findings import count_findings
-
     kind = _format(output, fmt)
-    engine = common.open_engine(ctx)
-    flt = finding_filter(rule, severity, owner, status, source, new)
-    require_run(engine)
-    total = count_findings(engine, flt) if common.interactive() else None
-    with common.progress_bar(f"Exporting findings to {output.name}", total) as advance:
-        result = export_findings(engine, flt, output, kind, on_batch=advance)
+    ws = options.workspace(ctx)
+    ws.open()  # the mirror first, then the filters are checked, as always
+    flt = options.finding_filter(rule, severity, owner, status, source, new)
+    result = ws.export_findings(flt, output, kind, count_first=render.interactive(),
+                                progress=render.progress_bar)
     _done(result, "finding(s)")
 
 
@@ -118,7 +83,7 @@ def export_findings_command(
 def export_kpi_command(
     ctx: typer.Context,
     output: OutputOpt,
-    fmt: FormatOpt = None,
+    fmt: ExportFormatOpt = None,
     period: Annotated[Period, typer.Option("--period", help="Roll activities up by ISO week, month or quarter.")] = Period.week,
     since: Annotated[str | None, typer.Option("--since", help="First day to count (YYYY-MM-DD, UTC).")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Last day to count, inclusive (YYYY-MM-DD, UTC).")] = None,
@@ -134,16 +99,13 @@ def export_kpi_command(
 
     Example: roe export kpi -o activity.xlsx --period month --since 2026-01-01
     """
-    from ..export import export_kpi
     from ..shared.clock import parse_date
 
     kind = _format(output, fmt)
     first = parse_date(since, "--since date") if since else None
     last = parse_date(until, "--until date") if until else None
-    engine = common.open_engine(ctx)
-    config = common.load_config(ctx) if common.state(ctx).rules_file.exists() else None
-    result = export_kpi(engine, output, kind, config=config, period=period.value, since=first,
-                        until=last, source=source)
+    result = options.workspace(ctx).export_kpi(output, kind, period=period.value, since=first,
+                                               until=last, source=source)
     _done(result, f"owner-{period.value} row(s)")
 
 
@@ -151,7 +113,7 @@ def export_kpi_command(
 def export_runs_command(
     ctx: typer.Context,
     output: OutputOpt,
-    fmt: FormatOpt = None,
+    fmt: ExportFormatOpt = None,
     by: Annotated[RunsBy, typer.Option("--by", help="One row per run and rule, or per run and owner.")] = RunsBy.rule,
 ) -> None:
     """Write the findings trend: for every audit run, open, waived, new and resolved counts.
@@ -161,10 +123,6 @@ def export_runs_command(
 
     Example: roe export runs -o trend.csv --by rule
     """
-    from ..export import export_runs
-
     kind = _format(output, fmt)
-    engine = common.open_engine(ctx)
-    require_run(engine)
-    result = export_runs(engine, output, kind, by.value)
+    result = options.workspace(ctx).export_runs(output, kind, by.value)
     _done(result, f"run-{by.value} row(s)")

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import json
-import re
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..cli import app
-from ..shared.errors import RoeError, UsageError
-from . import common
+from ..shared.errors import UsageError
+from . import options, render
+from .options import Format
+
+if TYPE_CHECKING:
+    from ..rulesfile import Problem
 
 
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-
-
-@app.command("rules")
 def rules(
     ctx: typer.Context,
     check: Annotated[
@@ -54,29 +49,12 @@ def rules(
     if check and explain:
         raise UsageError("--check and --explain do not go together.", "Use one of them.")
     as_json = output_format is Format.json
-    try:
-        if explain is not None:
-            _explain(ctx, explain, as_json)
-        elif check:
-            _check(ctx, as_json)
-        else:
-            _list(ctx, as_json)
-    except RoeError as exc:
-        _print_error(exc)
-        raise typer.Exit(exc.exit_code) from None
-
-
-def _print_error(exc: RoeError) -> None:
-    """Like the CLI's own error output, but each problem on one unwrapped line, taken literally.
-
-    Problems read ``file:100: key: ...``; printed as rich markup, ``:100:`` would turn into an
-    emoji and ``[rules.OWN004]`` would vanish as a style tag.
-    """
-    from rich.text import Text
-
-    common.err_console.print(Text.assemble(("Error:", "bold red"), " ", exc.what), soft_wrap=True)
-    if exc.todo:
-        common.err_console.print(Text(f"  {exc.todo}"), soft_wrap=True)
+    if explain is not None:
+        _explain(ctx, explain, as_json)
+    elif check:
+        _check(ctx, as_json)
+    else:
+        _list(ctx, as_json)
 
 
 def _jsonable(value: Any) -> Any:
@@ -87,21 +65,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_text(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k} = {_text(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _list(ctx: typer.Context, as_json: bool) -> None:
     from ..rules import REGISTRY
     from ..rulesfile import param_specs
 
-    config = common.load_config(ctx)
+    config = options.workspace(ctx).config()
     rows = []
     for code, rule in REGISTRY.items():
         params = config.rules[code]
@@ -117,24 +85,9 @@ def _list(ctx: typer.Context, as_json: bool) -> None:
         })
     if as_json:
         payload = {"rules_file": str(config.path), "sha256": config.sha256, "rules": rows}
-        common.console.print_json(json.dumps(_jsonable(payload)))
+        render.print_json(json.dumps(_jsonable(payload)))
         return
-
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(title=Text(f"Rules in {config.path}"))
-    for column in ("code", "name", "severity", "enabled", "parameters"):
-        table.add_column(column, no_wrap=column != "parameters")
-    for row in rows:
-        params = "\n".join(
-            f"{name} = {_text(value)}{'' if name in row['set_in_file'] else '  (default)'}"
-            for name, value in row["parameters"].items()
-        )
-        table.add_row(row["code"], row["name"], row["severity"], "yes" if row["enabled"] else "no",
-                      Text(params))
-    common.console.print(table)
-    common.console.print("`roe rules --explain CODE` tells what a rule flags and why.", markup=False)
+    render.print_rules_table(config.path, rows)
 
 
 def _explain(ctx: typer.Context, code: str, as_json: bool) -> None:
@@ -142,8 +95,8 @@ def _explain(ctx: typer.Context, code: str, as_json: bool) -> None:
     from ..rulesfile import param_specs, rule_code, rule_doc
 
     wanted = rule_code(code)
-    path = common.state(ctx).rules_file
-    params = common.load_config(ctx).rules[wanted] if path.exists() else None
+    path = options.workspace(ctx).rules_file
+    params = options.workspace(ctx).config().rules[wanted] if path.exists() else None
     rule = REGISTRY[wanted]
     specs = param_specs(wanted, params)
     if as_json:
@@ -158,42 +111,11 @@ def _explain(ctx: typer.Context, code: str, as_json: bool) -> None:
                 for s in specs
             ],
         }
-        common.console.print_json(json.dumps(_jsonable(payload)))
+        render.print_json(json.dumps(_jsonable(payload)))
         return
 
-    from rich.table import Table
-    from rich.text import Text
-
-    common.console.print(_reflow(rule_doc(wanted)), markup=False)
     where = f"[rules.{wanted}] in {path}" if params is not None else f"defaults: there is no {path}"
-    table = Table(title=Text(f"Settings ({where})"), title_justify="left")
-    for column in ("setting", "takes", "default", "in force"):
-        table.add_column(column)
-    for s in specs:
-        in_force = _text(s.value) + ("" if s.set_in_file else " (default)")
-        table.add_row(Text(s.name), Text(s.kind), Text(_text(s.default)), Text(in_force))
-    common.console.print()
-    common.console.print(table)
-
-
-def _reflow(doc: str) -> str:
-    """A docstring's wrapped lines joined into paragraphs, so the terminal can wrap them.
-
-    A blank line, or a line opening with a label such as ``Why:`` or ``Fix:``, starts a new one.
-    """
-    paragraphs: list[str] = []
-    joining = False
-    for line in doc.splitlines():
-        line = line.strip()
-        if not line:
-            paragraphs.append("")
-            joining = False
-        elif joining and not re.match(r"^[A-Z][\w -]{0,20}:\s", line):
-            paragraphs[-1] += " " + line
-        else:
-            paragraphs.append(line)
-            joining = True
-    return "\n".join(paragraphs).replace("``", "`")
+    render.print_rule_explained(rule_doc(wanted), where, specs)
 
 
 def _owner_emails(ctx: typer.Context) -> tuple[set[str], set[str]] | None:
@@ -203,7 +125,7 @@ def _owner_emails(ctx: typer.Context) -> tuple[set[str], set[str]] | None:
     """
     from ..settings import sqlite_path
 
-    url = common.state(ctx).db_url
+    url = options.workspace(ctx).db_url
     path = sqlite_path(url)
     if path is not None and not path.exists():
         return None
@@ -214,7 +136,7 @@ def _owner_emails(ctx: typer.Context) -> tuple[set[str], set[str]] | None:
     from ..models import owners
     from ..shared.errors import ConfigError
 
-    engine = common.open_engine(ctx, migrate=False)
+    engine = options.workspace(ctx).open_engine(migrate=False)
     try:
         if not inspect(engine).has_table("owners"):
             return None
@@ -243,9 +165,9 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 def _check(ctx: typer.Context, as_json: bool) -> None:
     from ..rulesfile import RulesFileError, check_people
 
-    path = common.state(ctx).rules_file
+    path = options.workspace(ctx).rules_file
     try:
-        config = common.load_config(ctx)
+        config = options.workspace(ctx).config()
         people = _owner_emails(ctx)
         warnings = list(config.warnings)
         if people is not None:
@@ -255,7 +177,7 @@ def _check(ctx: typer.Context, as_json: bool) -> None:
             raise
         payload = {"rules_file": str(path), "valid": False,
                    "problems": [_problem_json(p) for p in exc.problems]}
-        common.console.print_json(json.dumps(payload))
+        render.print_json(json.dumps(payload))
         raise typer.Exit(exc.exit_code) from None
 
     enabled = sum(1 for p in config.rules.values() if p.enabled)
@@ -273,19 +195,19 @@ def _check(ctx: typer.Context, as_json: bool) -> None:
             "people_checked": people is not None,
             "warnings": [_problem_json(p) for p in warnings],
         }
-        common.console.print_json(json.dumps(payload))
+        render.print_json(json.dumps(payload))
         return
-    common.console.print(summary, markup=False, soft_wrap=True)
+    render.console.print(summary, markup=False, soft_wrap=True)
     if people is None:
-        common.console.print("People not checked: the mirror has no owners yet (run `roe sync` or "
+        render.console.print("People not checked: the mirror has no owners yet (run `roe sync` or "
                              "`roe demo`, then check again).", markup=False)
     else:
-        common.console.print(f"Every e-mail it names is an owner in the mirror "
+        render.console.print(f"Every e-mail it names is an owner in the mirror "
                              f"({_plural(len(config.emails_named()), 'mention')}).", markup=False)
     for warning in warnings:
-        common.err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
+        render.err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
 
 
-def _problem_json(problem) -> dict[str, Any]:
+def _problem_json(problem: Problem) -> dict[str, Any]:
     return {"file": problem.file, "line": problem.line, "column": problem.column,
             "key": problem.key, "message": problem.message}

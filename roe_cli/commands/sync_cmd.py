@@ -6,11 +6,9 @@ from typing import Annotated
 
 import typer
 
-from ..cli import app
-from . import common
+from . import options, render
 
 
-@app.command("sync")
 def sync(
     ctx: typer.Context,
     source: Annotated[
@@ -29,18 +27,5 @@ def sync(
 
     Example: SALESFORCE_INSTANCE_URL=https://acme.my.salesforce.com SALESFORCE_ACCESS_TOKEN=... roe sync --source salesforce
     """
-    from connectors import make_connector
-
-    from ..db import run_lock
-    from ..sync import sync as run_sync
-
-    engine = common.open_engine(ctx)
-    settings = common.connector_settings(ctx, source)
-    connector = make_connector(source, settings=settings, engine=engine)
-    try:
-        with run_lock(engine, f"sync {source}"):
-            with common.progress_bar(f"Syncing {source}", None) as advance:
-                report = run_sync(engine, connector, full=full, on_page=lambda _o, n: advance(n))
-    finally:
-        connector.close()
-    common.print_sync_report(report, connector)
+    report, api_usage = options.workspace(ctx).sync(source, full=full, progress=render.progress_bar)
+    render.print_sync_report(report, api_usage)

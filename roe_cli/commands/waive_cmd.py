@@ -7,11 +7,9 @@ from typing import Annotated
 
 import typer
 
-from ..cli import app
-from . import common
+from . import options, render
 
 
-@app.command("waive")
 def waive_command(
     ctx: typer.Context,
     finding_id: Annotated[int, typer.Argument(help="The finding's id, as `roe findings` shows it.")],
@@ -31,25 +29,21 @@ def waive_command(
 
     Example: roe waive 42 --reason "Partner account, owned by channel" --by vp-sales@example.com --until 2027-03-31
     """
-    from ..db import run_lock
-    from ..findings import waive
     from ..shared.clock import parse_date
+    from ..shared.vocab import FindingStatus
 
     end = parse_date(until, "--until date") if until else None
-    engine = common.open_engine(ctx)
-    with run_lock(engine, "waive"):
-        waiver = waive(engine, finding_id, reason, by, end)
+    waiver = options.workspace(ctx).waive(finding_id, reason, by, end)
     obj = f"{waiver['object_type']}:{waiver['object_id']}"
     who = f" (related user {waiver['related_user_id']})" if waiver["related_user_id"] else ""
     span = f"until {end.isoformat()} inclusive" if end else "with no end date"
-    common.console.print(
+    render.literal(
         f"Waived finding {finding_id} ({waiver['rule']} on {obj}{who}) {span}, approved by "
-        f"{waiver['approved_by']}: {waiver['reason']}",
-        markup=False, highlight=False,
+        f"{waiver['approved_by']}: {waiver['reason']}"
     )
-    if waiver.get("finding_status") == "resolved":
-        common.console.print("The finding is resolved now; the waiver applies if it comes back.",
+    if waiver.get("finding_status") == FindingStatus.RESOLVED:
+        render.console.print("The finding is resolved now; the waiver applies if it comes back.",
                              markup=False)
     elif end:
-        common.console.print(f"From {end + timedelta(days=1)} on, `roe audit` reports it as open again.",
+        render.console.print(f"From {end + timedelta(days=1)} on, `roe audit` reports it as open again.",
                              markup=False)
