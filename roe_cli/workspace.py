@@ -96,6 +96,21 @@ class Workspace:
 
         return load_rules(self.rules_file)
 
+    def mirror_people(self) -> tuple[set[str], set[str]] | None:
+        """The mirror's owner e-mails and the inactive ones, or None when there is no mirror (or
+        no owner in it). Never creates a database: `roe rules --check` leaves no roe.db behind."""
+        from .rulesfile import mirror_people
+        from .settings import sqlite_path
+
+        path = sqlite_path(self.db_url)
+        if path is not None and not path.exists():
+            return None
+        engine = self.open_engine(migrate=False)
+        try:
+            return mirror_people(engine)
+        finally:
+            engine.dispose()
+
     def config_if_present(self) -> RulesConfig | None:
         """The rules file when there is one (every setting has a default otherwise)."""
         return self.config() if self.rules_file.exists() else None

@@ -75,8 +75,6 @@ def _imports(path):
 
 
 COMMANDS = sorted((ROOT / "roe_cli" / "commands").glob("*.py"))
-# rules_cmd._owner_emails reads the owners itself until rulesfile.mirror_people replaces it.
-_READS_THE_MIRROR_ITSELF = {"rules_cmd.py"}
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: p.name)
@@ -86,9 +84,8 @@ def test_commands_import_downward_only(path):
         "commands never import the entry point; cli.py registers them"
     siblings = {m.split(".")[2] for m in imported if m.startswith("roe_cli.commands.")}
     assert siblings <= {"options", "render"}, "a command imports no other command module"
-    if path.name not in _READS_THE_MIRROR_ITSELF:
-        assert not {m for m in imported if m.split(".")[0] == "sqlalchemy"}
-        assert not {m for m in imported if m.startswith("roe_cli.models")}
+    assert not {m for m in imported if m.split(".")[0] == "sqlalchemy"}
+    assert not {m for m in imported if m.startswith("roe_cli.models")}
 
 
 def test_only_the_cli_layer_imports_typer_and_rich():

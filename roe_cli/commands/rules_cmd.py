@@ -118,46 +118,6 @@ def _explain(ctx: typer.Context, code: str, as_json: bool) -> None:
     render.print_rule_explained(rule_doc(wanted), where, specs)
 
 
-def _owner_emails(ctx: typer.Context) -> tuple[set[str], set[str]] | None:
-    """The mirror's owner e-mails and the inactive ones; None when there is no mirror or no owner.
-
-    Never creates a database: `roe rules --check` must not leave a roe.db behind.
-    """
-    from ..settings import sqlite_path
-
-    url = options.workspace(ctx).db_url
-    path = sqlite_path(url)
-    if path is not None and not path.exists():
-        return None
-
-    from sqlalchemy import inspect, select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from ..models import owners
-    from ..shared.errors import ConfigError
-
-    engine = options.workspace(ctx).open_engine(migrate=False)
-    try:
-        if not inspect(engine).has_table("owners"):
-            return None
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(owners.c.email, owners.c.active).where(owners.c.email.is_not(None))
-            ).all()
-    except SQLAlchemyError as exc:
-        raise ConfigError(
-            f"Cannot read the owners from the mirror: {exc.__class__.__name__}.",
-            "Check --db / ROE_DB, or point it at no mirror to check the rules file alone.",
-        ) from None
-    finally:
-        engine.dispose()
-    if not rows:
-        return None
-    known = {email.strip().lower() for email, _ in rows}
-    active = {email.strip().lower() for email, is_active in rows if is_active}
-    return known, known - active  # inactive: no active owner has that e-mail anywhere
-
-
 def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n} {word if n == 1 else (plural or word + 's')}"
 
@@ -168,7 +128,7 @@ def _check(ctx: typer.Context, as_json: bool) -> None:
     path = options.workspace(ctx).rules_file
     try:
         config = options.workspace(ctx).config()
-        people = _owner_emails(ctx)
+        people = options.workspace(ctx).mirror_people()
         warnings = list(config.warnings)
         if people is not None:
             warnings += check_people(config, people[0], inactive_emails=people[1])
