@@ -25,8 +25,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from roe_cli.shared.vocab import Source
+
 from ..base import OwnerChange, Page, WriteResult
 from .client import HubSpotApiError, HubSpotClient
+from .factory import BATCH_LIMIT
 from .mapping import (
     CREATED,
     HS_OBJECT,
@@ -41,8 +44,6 @@ from .settings import HubSpotSettings
 
 log = logging.getLogger(__name__)
 
-SOURCE = "hubspot"
-BATCH_LIMIT = 100  # HubSpot's batch read and update take at most 100 inputs
 HISTORY_PAGE_ROWS = 1000
 MAX_HINT_IDS = 200_000  # beyond this, the history pass finds its records by search instead
 
@@ -59,9 +60,9 @@ class _HistoryHint:
 
 
 class HubSpotConnector:
-    """See the module docstring. Build it with :func:`connectors.hubspot.connect`."""
+    """See the module docstring. Build it with :func:`connectors.hubspot.factory.connect`."""
 
-    source = SOURCE
+    source: str = Source.HUBSPOT
     write_batch_size = BATCH_LIMIT
 
     def __init__(self, client: HubSpotClient, settings: HubSpotSettings | None = None):
