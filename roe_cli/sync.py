@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, Table, and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from connectors.base import Connector, Page
@@ -64,17 +65,17 @@ def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: li
     if not rows:
         return
     dialect = conn.dialect.name
+    stmt: sqlite.Insert | postgresql.Insert
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        stmt = sqlite.insert(table)
     elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        stmt = postgresql.insert(table)
     else:  # pragma: no cover - other databases take the slow, portable path
         for row in rows:
             where = and_(*(table.c[k] == row[k] for k in keys))
             if conn.execute(update(table).where(where).values(**row)).rowcount == 0:
                 conn.execute(table.insert().values(**row))
         return
-    stmt = insert(table)
     columns = [c for c in rows[0] if c not in keys]
     if columns:
         stmt = stmt.on_conflict_do_update(
