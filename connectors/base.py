@@ -90,6 +90,7 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
+@runtime_checkable
 class MirrorPort(Protocol):
     """The mirror, as the demo connector sees it: owners of one source's records, nothing more.
 
