@@ -35,10 +35,20 @@ from .orgdata import (
     TLD,
     pick,
 )
-from .roster import BY_FIRST, PEOPLE, TERRITORIES, Person, members, team_of, territory_of
+from .roster import (
+    BY_FIRST,
+    PEOPLE,
+    TERRITORIES,
+    Person,
+    Territory,
+    members,
+    team_of,
+    territory_of,
+)
 from .scenarios import (
     CLUSTER_SCENARIOS,
     FORCED,
+    Row,
     draw_scenario,
     finish_cluster,
     plant,
@@ -68,7 +78,7 @@ def build_chunk(seed: int, as_of: datetime, start: int, count: int) -> Chunk:
 class _Builder:
     """Builds one chunk of accounts. Methods named after scenarios shape one account each."""
 
-    def __init__(self, rng: random.Random, as_of: datetime, start: int, count: int):
+    def __init__(self, rng: random.Random, as_of: datetime, start: int, count: int) -> None:
         self.rng = rng
         self.as_of = as_of
         self.start = start
@@ -86,13 +96,16 @@ class _Builder:
     def plant(self, rule: str, object_type: str, object_id: str, scenario: str, related: str = "") -> None:
         plant(self.chunk.planted, rule, object_type, object_id, scenario, related)
 
-    def person(self, team: str, roles: tuple[str, ...], exclude: tuple[str, ...] = (), active=True) -> Person:
+    def person(self, team: str, roles: tuple[str, ...], exclude: tuple[str, ...] = (),
+               active: bool | None = True) -> Person:
         pool = [p for role in roles for p in members(team, role, active) if p.id not in exclude]
         if not pool:  # a small team: anyone else in it
             pool = [p for p in members(team, None, active) if p.id not in exclude]
         return self.rng.choice(pool)
 
-    def geography(self, want_team: str | None = None, want_territory_min=None):
+    def geography(
+        self, want_team: str | None = None, want_territory_min: int | None = None
+    ) -> tuple[str, str | None, int | None, Territory | None]:
         """Country, state, employees; resampled until they fall in ``want_team`` when asked."""
         for _ in range(1000):
             country = pick(self.rng, COUNTRIES)
@@ -132,7 +145,7 @@ class _Builder:
             finish_cluster(self.chunk.planted, self.counted, cluster, cluster_kind)
         return self.chunk
 
-    def account(self, index: int, scenario: str, cluster: list[dict]) -> dict:
+    def account(self, index: int, scenario: str, cluster: list[Row]) -> Row:
         rng = self.rng
         leader = cluster[0] if cluster else None
         team_wanted = None
@@ -168,6 +181,7 @@ class _Builder:
             other = rng.choice([t for t in [*TERRITORIES] if t.team != team]).team
             owner = self.person(other, roles)
         elif scenario == "edge-own003-same-owner-member":
+            assert leader is not None  # a member scenario always follows its leader
             owner = BY_FIRST[leader["_owner_first"]]
         elif leader is not None and scenario == "own003-split-member":
             taken = tuple(a["owner_id"] for a in cluster)
@@ -253,7 +267,7 @@ class _Builder:
         plant_account(self.chunk.planted, account, owner, scenario, contacts, opps)
         return meta
 
-    def contacts(self, account, owner: Person, team: str, scenario: str, domain: str) -> list[dict]:
+    def contacts(self, account: Row, owner: Person, team: str, scenario: str, domain: str) -> list[Row]:
         rng = self.rng
         rows = []
         deleted_account = account["deleted"]
@@ -302,7 +316,7 @@ class _Builder:
             self.chunk.add("contact", row)
         return rows
 
-    def opportunities(self, account, owner: Person, team: str, scenario: str) -> list[dict]:
+    def opportunities(self, account: Row, owner: Person, team: str, scenario: str) -> list[Row]:
         rng = self.rng
         stage = account["lifecycle_stage"]
         specs: list[bool] = []  # is_open per opportunity
@@ -352,7 +366,8 @@ class _Builder:
             self.chunk.add("opportunity", row)
         return rows
 
-    def activities(self, account, owner: Person, team: str, scenario: str, contacts, opps,
+    def activities(self, account: Row, owner: Person, team: str, scenario: str, contacts: list[Row],
+                   opps: list[Row],
                    handoff_at: datetime | None, previous: Person | None) -> None:
         """About 20 activities over 180 days, by whoever owned the account at the time."""
         rng = self.rng
@@ -409,6 +424,7 @@ class _Builder:
             when = self.ago(quiet_days, 180)
             who = owner.id
             if handoff_at is not None and when < handoff_at:
+                assert previous is not None  # a handoff has a previous owner
                 who = previous.id
             elif handoff_at is not None and scenario != "normal":
                 continue  # the new owner has done nothing since the handoff
@@ -417,6 +433,7 @@ class _Builder:
         if handoff_at is not None and scenario == "normal":
             add(owner.id, min(handoff_at + rng.uniform(1, 10) * DAY, self.as_of - 2 * DAY), "account")
         if scenario == "edge-hnd001-worked":
+            assert handoff_at is not None  # the scenario is a handoff
             add(owner.id, handoff_at + (self.as_of - handoff_at) * rng.uniform(0.2, 0.7), "account")
         if scenario == "edge-hnd003-recent":
             add(owner.id, self.ago(17, 17.5), "account")

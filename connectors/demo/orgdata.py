@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bisect
 import random
+from typing import Any
 
 COUNTRIES = {
     "US": 35, "CA": 5, "GB": 10, "DE": 10, "FR": 7, "NL": 3, "SE": 2, "ES": 3, "IT": 3, "IE": 2,
@@ -41,7 +42,7 @@ OPEN_STAGES = ["Prospecting", "Qualification", "Proposal", "Negotiation"]
 _CUMULATIVE: dict[int, tuple[list, list[float]]] = {}
 
 
-def pick(rng: random.Random, weights: dict):
+def pick(rng: random.Random, weights: dict[str, Any]) -> str:
     """A key of ``weights`` drawn in proportion to its weight."""
     table = _CUMULATIVE.get(id(weights))
     if table is None:
