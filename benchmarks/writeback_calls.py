@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
-from connectors import make_connector  # noqa: E402
 from roe_cli import plans  # noqa: E402
 from roe_cli.apply import apply_plan  # noqa: E402
 from roe_cli.db import open_database  # noqa: E402
 from roe_cli.models import accounts, contacts, owners  # noqa: E402
+from roe_cli.sources import make_connector  # noqa: E402
 from roe_cli.sync import sync  # noqa: E402
 
 AS_OF = datetime(2026, 11, 1)

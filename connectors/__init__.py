@@ -1,23 +1,25 @@
-"""Sources roe mirrors: one package per CRM, plus the demo org. See ``connectors.base``."""
+"""Sources roe mirrors: one package per CRM, plus the demo org. See ``connectors.base`` for the
+protocol and ``connectors.registry`` for the map from source to factory.
+
+The core builds connectors with ``roe_cli.sources.make_connector``. ``make_connector`` below is a
+transitional alias for callers not yet switched (it imports the core lazily, inside the call, so
+importing ``connectors`` never imports ``roe_cli``'s core); it goes away once they are.
+"""
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .base import Connector
+from roe_cli.shared.vocab import SOURCES
 
-SOURCES = ("salesforce", "hubspot", "demo")
+if TYPE_CHECKING:
+    from .base import Connector
+
+__all__ = ["SOURCES", "make_connector"]
 
 
 def make_connector(source: str, settings: Any = None, engine: Any = None) -> Connector:
-    """Build the connector for ``source`` from its ``rules.toml`` table and the environment.
+    """Deprecated: use :func:`roe_cli.sources.make_connector`."""
+    from roe_cli.sources import make_connector as core_make_connector
 
-    ``engine`` is the mirror, which the demo connector reads and writes as its "CRM".
-    """
-    if source not in SOURCES:
-        from roe_cli.shared.errors import UsageError
-
-        raise UsageError(f"Unknown source {source!r}.", f"Use one of: {', '.join(SOURCES)}.")
-    module = import_module(f"connectors.{source}")
-    return module.connect(settings=settings, engine=engine)
+    return core_make_connector(source, settings=settings, engine=engine)

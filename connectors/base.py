@@ -9,19 +9,29 @@ A connector does three things and nothing else:
 * ``update_owners(object_type, changes)``: write owner changes in the CRM's batch calls and return
   one :class:`WriteResult` per change, in order.
 
-The CRM's field mapping lives in one place per connector (its ``mapping.py``).
+Beside those it tells the core how many changes one write call takes (``write_batch_size``), how
+many HTTP calls it made (``api_calls()``) and the CRM's own API usage (``api_usage_text()``).
+
+Each connector package has the same files: ``settings`` (its ``rules.toml`` table), ``factory``
+(a :class:`ConnectorFactory` named ``FACTORY``, importing the client only when called),
+``client``, ``mapping`` (the CRM's field mapping, in one place) and ``connector``. The registry
+(``connectors.registry``) maps each :class:`~roe_cli.shared.vocab.Source` to its factory.
+
+Connectors import nothing of ``roe_cli`` but ``roe_cli.shared``. The one connector that needs the
+mirror, the demo org, reaches it through :class:`MirrorPort`, which the core implements.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-# Pull order: owners first (rules and observed changes need them), history last.
-OBJECT_TYPES = ("owner", "account", "contact", "opportunity", "activity", "ownership_change")
-WRITABLE_TYPES = ("account", "contact", "opportunity")
+from roe_cli.shared.vocab import Source
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 
 @dataclass
@@ -29,7 +39,7 @@ class Page:
     """One page of normalized rows of one object type, as one transaction in the mirror."""
 
     object_type: str
-    rows: list[dict] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
     # The newest modification time among the rows: the watermark may move here once committed.
     watermark: datetime | None = None
     # Ids the CRM reports as gone (hard deletes, archives), marked deleted in the mirror.
@@ -58,6 +68,8 @@ class Connector(Protocol):
     """What the sync engine and the write-back need from a source."""
 
     source: str
+    # How many owner changes one write call takes; the write-back sends windows of this size.
+    write_batch_size: int
 
     def pull(self, object_type: str, since: datetime | None, full: bool) -> Iterator[Page]: ...
 
@@ -71,4 +83,48 @@ class Connector(Protocol):
         """How many HTTP calls this connector made so far."""
         ...
 
+    def api_usage_text(self) -> str | None:
+        """The CRM's API usage as it last reported it, in words; None when it said nothing."""
+        ...
+
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class MirrorPort(Protocol):
+    """The mirror, as the demo connector sees it: owners of one source's records, nothing more.
+
+    The core implements it (``roe_cli.sources``); connectors never import the mirror's models.
+    """
+
+    def owners_of(self, object_type: str, ids: Sequence[str]) -> dict[str, str | None]:
+        """The owner of each live (not deleted) record among ``ids``; missing ids are left out."""
+        ...
+
+    def active_owner_ids(self) -> set[str]:
+        """The ids of the source's active users."""
+        ...
+
+    def write_owners(self, object_type: str, assignments: Sequence[tuple[str, str]]) -> list[bool]:
+        """Set ``(record id, owner id)`` pairs in one transaction; per pair, whether a live record
+        was there to change."""
+        ...
+
+
+# How a factory builds its connector: the ``rules.toml`` table (a settings model, a plain dict or
+# None for the defaults) and the mirror (only the demo org needs it).
+Connect = Callable[["BaseModel | dict[str, Any] | None", "MirrorPort | None"], Connector]
+
+
+@dataclass(frozen=True)
+class ConnectorFactory:
+    """What the core may know about a source before building its connector (dlt-style).
+
+    ``settings_model`` returns the model of the source's ``rules.toml`` table, imported only when
+    asked; None when the source has no table. ``connect`` imports the client only when called.
+    """
+
+    source: Source
+    write_batch_size: int
+    settings_model: Callable[[], type[BaseModel]] | None
+    connect: Connect

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
@@ -18,6 +19,9 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from .settings import sqlite_path
 from .shared.errors import ConfigError, LockedError, redact
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 
 def _migrations_dir() -> Path:
     import migrations
@@ -25,7 +29,7 @@ def _migrations_dir() -> Path:
     return Path(migrations.__file__).resolve().parent
 
 
-def alembic_config(connection: Connection | None = None):
+def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic ``Config`` that points at roe's migrations (installed or in a checkout)."""
     from alembic.config import Config
 
@@ -60,7 +64,7 @@ def create(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - exercised by every test
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -75,7 +79,7 @@ def create(url: str) -> Engine:
 @dataclass
 class SchemaStatus:
     current: str | None
-    head: str
+    head: str | None  # None only for a migrations folder without revisions
     pending: list[str]
 
     @property

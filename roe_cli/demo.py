@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, DateTime, Table, delete, insert
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import Date, DateTime, Index, Table, delete, insert
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.types import TypeEngine
 
-from connectors.demo.generator import default_as_of, generate
+from connectors.demo.generator import Chunk, default_as_of, generate
 
 from .models import (
     CRM_TABLES,
@@ -23,9 +25,10 @@ from .models import (
     waivers,
 )
 from .shared.clock import utcnow
+from .shared.vocab import Source, SyncObject
 
-SOURCE = "demo"
-_TABLES = {**CRM_TABLES, "ownership_change": ownership_changes}
+SOURCE: str = Source.DEMO
+_TABLES: dict[str, Table] = {**CRM_TABLES, SyncObject.OWNERSHIP_CHANGE: ownership_changes}
 
 
 def load_demo_org(
@@ -62,7 +65,7 @@ def load_demo_org(
     return counts
 
 
-def _defer_indexes(engine: Engine) -> list:
+def _defer_indexes(engine: Engine) -> list[Index]:
     """On SQLite, drop the secondary indexes of the big tables for the bulk load: building each
     once afterwards is several times faster than maintaining it row by row. (``open_database``
     recreates any that a killed load left missing.)"""
@@ -75,7 +78,8 @@ def _defer_indexes(engine: Engine) -> list:
     return deferred
 
 
-def _load_chunks(engine: Engine, source: str, chunks, counts: dict, on_chunk) -> None:
+def _load_chunks(engine: Engine, source: str, chunks: Iterable[Chunk], counts: dict[str, int],
+                 on_chunk: Callable[[int], None] | None) -> None:
     for chunk in chunks:
         with engine.begin() as conn:
             for object_type, rows in chunk.rows.items():
@@ -90,7 +94,7 @@ def _load_chunks(engine: Engine, source: str, chunks, counts: dict, on_chunk) ->
             on_chunk(n)
 
 
-def bulk_insert(conn: Connection, table: Table, rows: list[dict]) -> None:
+def bulk_insert(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows fast: straight to the driver's ``executemany`` with values converted by
     the columns' own SQLAlchemy types (so SQLite stores times exactly as SQLAlchemy would).
     Rows must share the keys of the first. Other databases take the ordinary Core path."""
@@ -115,7 +119,7 @@ def bulk_insert(conn: Connection, table: Table, rows: list[dict]) -> None:
     conn.exec_driver_sql(sql, values)
 
 
-def _fast_processor(column_type, dialect):
+def _fast_processor(column_type: TypeEngine[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """The column type's bind processor, with C-speed equivalents for times on SQLite
     (``isoformat`` writes exactly SQLAlchemy's SQLite storage format for naive values)."""
     if isinstance(column_type, DateTime):

@@ -12,14 +12,17 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Row, Table, and_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from connectors.base import OBJECT_TYPES, Connector, Page
+from connectors.base import Connector, Page
 
 from .models import CRM_TABLES, OWNED_TABLES, ownership_changes, sync_state
 from .shared.clock import utcnow
+from .shared.vocab import SYNC_OBJECTS, SyncObject
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +48,12 @@ class SyncReport:
     full: bool
     objects: dict[str, ObjectReport] = field(default_factory=dict)
     api_calls: int = 0
+    # The CRM's own account of its API usage after the sync (``Connector.api_usage_text``).
+    api_usage: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
-def get_state(conn: Connection, source: str, object_type: str):
+def get_state(conn: Connection, source: str, object_type: str) -> Row[Any] | None:
     return conn.execute(
         select(sync_state).where(
             sync_state.c.source == source, sync_state.c.object == object_type
@@ -56,21 +61,21 @@ def get_state(conn: Connection, source: str, object_type: str):
     ).first()
 
 
-def _upsert(conn: Connection, table, rows: list[dict], keys: list[str]) -> None:
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
     if not rows:
         return
     dialect = conn.dialect.name
+    stmt: sqlite.Insert | postgresql.Insert
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        stmt = sqlite.insert(table)
     elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        stmt = postgresql.insert(table)
     else:  # pragma: no cover - other databases take the slow, portable path
         for row in rows:
             where = and_(*(table.c[k] == row[k] for k in keys))
             if conn.execute(update(table).where(where).values(**row)).rowcount == 0:
                 conn.execute(table.insert().values(**row))
         return
-    stmt = insert(table)
     columns = [c for c in rows[0] if c not in keys]
     if columns:
         stmt = stmt.on_conflict_do_update(
@@ -92,7 +97,7 @@ def set_watermark(
     """Move an object's watermark forward (never back) in the caller's transaction."""
     state = get_state(conn, source, object_type)
     now = utcnow()
-    values: dict = {"updated_at": now, "cursor": cursor}
+    values: dict[str, Any] = {"updated_at": now, "cursor": cursor}
     if watermark is not None and (state is None or state.watermark is None or watermark > state.watermark):
         values["watermark"] = watermark
     if full_done:
@@ -114,10 +119,10 @@ def set_watermark(
 
 def write_page(conn: Connection, source: str, page: Page, report: ObjectReport) -> None:
     """Write one page into the mirror in the caller's transaction."""
-    if page.object_type == "ownership_change":
+    if page.object_type == SyncObject.OWNERSHIP_CHANGE:
         rows = [{"source": source, **row} for row in page.rows]
         keys = ["source", "object_type", "object_id", "changed_at", "origin"]
-        seen = set()
+        seen: set[tuple[Any, ...]] = set()
         ids = sorted({row["object_id"] for row in rows})
         oc = ownership_changes
         for start in range(0, len(ids), _ID_CHUNK):  # only this page's records, not the table
@@ -176,7 +181,7 @@ def write_page(conn: Connection, source: str, page: Page, report: ObjectReport) 
             report.owner_changes += len(observed)
     # Rows of one page may carry different column sets (a connector may omit what it did not
     # read); group them so each statement has one shape.
-    by_shape: dict[tuple, list[dict]] = {}
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         by_shape.setdefault(tuple(row), []).append(row)
     for group in by_shape.values():
@@ -198,7 +203,7 @@ def sync(
     connector: Connector,
     *,
     full: bool = False,
-    objects: Iterable[str] = OBJECT_TYPES,
+    objects: Iterable[str] = SYNC_OBJECTS,
     on_page: Callable[[str, int], None] | None = None,
 ) -> SyncReport:
     """Pull every object type from ``connector`` into the mirror; see the module docstring."""
@@ -225,13 +230,14 @@ def sync(
                 obj_report.deleted += _mark_unseen_deleted(conn, source, object_type, seen)
             set_watermark(conn, source, object_type, None, None, full_done=full)
     report.api_calls = connector.api_calls()
+    report.api_usage = connector.api_usage_text()
     return report
 
 
 def _mark_unseen_deleted(conn: Connection, source: str, object_type: str, seen: set[str]) -> int:
     """After a full pull: whatever the mirror holds that the CRM did not return is gone."""
     table = CRM_TABLES[object_type]
-    if object_type == "owner":
+    if object_type == SyncObject.OWNER:
         return 0  # owners are never deleted, only deactivated; the CRM lists inactive ones too
     live = conn.execute(
         select(table.c.id).where(table.c.source == source, table.c.deleted.is_(False))

@@ -29,6 +29,7 @@ from roe_cli.models import (
 )
 from roe_cli.models import plans as plans_table
 from roe_cli.shared.errors import CrmError
+from roe_cli.sources import make_connector
 
 T0 = datetime(2026, 10, 1)
 NO_RULES = "no-rules-file.toml"  # the demo needs no connector settings
@@ -138,7 +139,7 @@ def approved(engine, result: plans.BuildResult, path: Path, by="vp@example.com")
 
 def test_the_demo_connector_reads_owners(engine):
     org = make_org(engine)
-    got = DemoConnector(engine).read_owners("account", org["accounts"][:2])
+    got = make_connector("demo", engine=engine).read_owners("account", org["accounts"][:2])
     assert got == {org["accounts"][0]: CLEO, org["accounts"][1]: CLEO}
 
 
@@ -465,7 +466,7 @@ def test_an_apply_killed_mid_way_and_run_again_writes_each_record_once(engine, r
     plan = approved(engine, plans.build_transfer(engine, ANA, DAN, objects=["account"]), path)
     assert len(plan.changes) == 9  # three batches of 4, 4, 1
 
-    spy = Spy(DemoConnector(engine), **({"die_after_writes": 1} if die.startswith("after")
+    spy = Spy(make_connector("demo", engine=engine), **({"die_after_writes": 1} if die.startswith("after")
                                         else {"die_before_write": 2}))
     with pytest.raises(Killed):
         apply_plan(engine, plan, spy)
@@ -476,7 +477,7 @@ def test_an_apply_killed_mid_way_and_run_again_writes_each_record_once(engine, r
     assert journal == ({"sending": 4} if die.startswith("after") else {"applied": 4, "sending": 4})
 
     sent_first = list(spy.sent)
-    rerun = Spy(DemoConnector(engine))
+    rerun = Spy(make_connector("demo", engine=engine))
     report = apply_plan(engine, plans.load_plan(path), rerun)
     assert report.exit_code == 0
     everything = sent_first + rerun.sent
@@ -548,7 +549,7 @@ def test_results_csv_neutralizes_crm_error_text(engine, tmp_path, monkeypatch):
         WriteResult(t, c.object_id, False, "=cmd|' /C calc'!A0") for c in cs])
     from roe_cli.apply import write_results
 
-    report = apply_plan(engine, plan, DemoConnector(engine))
+    report = apply_plan(engine, plan, make_connector("demo", engine=engine))
     out = write_results(report, tmp_path / "r.csv")
     assert out.read_bytes().startswith(b"\xef\xbb\xbf")  # Excel opens it as UTF-8
     assert all(r["error"].startswith("'=") for r in read_results(out))
@@ -600,7 +601,7 @@ def test_revert_ignores_results_rows_the_journal_does_not_confirm(engine, tmp_pa
     make_org(engine)
     path = tmp_path / "plan.json"
     approved(engine, plans.build_transfer(engine, ANA, DAN, objects=["account"]), path)
-    apply_plan(engine, plans.load_plan(path), DemoConnector(engine))
+    apply_plan(engine, plans.load_plan(path), make_connector("demo", engine=engine))
     with engine.begin() as conn:
         conn.execute(delete(apply_journal).where(apply_journal.c.object_id == "00100003"))
     rows = [["object_type", "object_id", "expected", "new", "status", "error", "source", "plan_hash"]]

@@ -117,7 +117,8 @@ VP_FIRST = "Victoria"
 def _build() -> tuple[Person, ...]:
     people: list[Person] = []
 
-    def add(first, role, team, manager_id, active=True, crm_role=None):
+    def add(first: str, role: str, team: str, manager_id: str | None, active: bool = True,
+            crm_role: str | None = None) -> str:
         pid = f"005D{len(people) + 1:014d}"
         last = _LAST_NAMES[len(people) % len(_LAST_NAMES)]
         people.append(

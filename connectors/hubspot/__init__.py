@@ -5,52 +5,16 @@ token) and ``HUBSPOT_BASE_URL`` (default ``https://api.hubapi.com``; any base UR
 test server included). Everything else is in the ``[hubspot]`` table of ``rules.toml``
 (:class:`.settings.HubSpotSettings`).
 
+Files: ``settings.py`` (the table), ``factory.py`` (how the core builds it), ``mapping.py`` (every
+property, in one place), ``client.py`` (HTTP, retries, errors), ``ratelimit.py``, ``search.py``
+(keyset paging), ``connector.py`` (pull, read owners, update owners).
+
 Example: ``HUBSPOT_ACCESS_TOKEN=pat-na1-... roe sync --source hubspot``
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from typing import Any
-from urllib.parse import urlsplit
-
+from .factory import FACTORY, connect
 from .settings import HubSpotSettings
 
-__all__ = ["HubSpotSettings", "connect"]
-
-log = logging.getLogger(__name__)
-
-
-def connect(settings: Any = None, engine: Any = None):
-    """Build the HubSpot connector from the environment and the ``[hubspot]`` settings.
-
-    ``settings`` is a :class:`HubSpotSettings`, the table as a dict, or None for the defaults.
-    ``engine`` (the mirror) is not needed: HubSpot is the source of truth.
-    """
-    from roe_cli.shared.errors import ConfigError
-
-    from .client import DEFAULT_BASE_URL, HubSpotClient
-    from .connector import HubSpotConnector
-
-    if settings is None:
-        settings = HubSpotSettings()
-    elif not isinstance(settings, HubSpotSettings):
-        settings = HubSpotSettings.model_validate(settings)
-    token = (os.environ.get("HUBSPOT_ACCESS_TOKEN") or "").strip()
-    if not token:
-        raise ConfigError(
-            "No HubSpot access token.",
-            "Set HUBSPOT_ACCESS_TOKEN to the access token of a HubSpot private app "
-            "(Settings > Integrations > Private apps).",
-        )
-    base_url = (os.environ.get("HUBSPOT_BASE_URL") or DEFAULT_BASE_URL).strip()
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(
-            f"HUBSPOT_BASE_URL is not a URL: {base_url!r}.",
-            "Use https://api.hubapi.com (the default) or your test server's http(s)://host:port.",
-        )
-    if parts.scheme == "http" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
-        log.warning("HUBSPOT_BASE_URL uses plain http: the access token travels unencrypted")
-    return HubSpotConnector(HubSpotClient(token, base_url, settings), settings)
+__all__ = ["FACTORY", "HubSpotSettings", "connect"]

@@ -24,9 +24,13 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeGuard
+
+from roe_cli.shared.vocab import Source
 
 from ..base import OwnerChange, Page, WriteResult
 from .client import HubSpotApiError, HubSpotClient
+from .factory import BATCH_LIMIT
 from .mapping import (
     CREATED,
     HS_OBJECT,
@@ -41,8 +45,6 @@ from .settings import HubSpotSettings
 
 log = logging.getLogger(__name__)
 
-SOURCE = "hubspot"
-BATCH_LIMIT = 100  # HubSpot's batch read and update take at most 100 inputs
 HISTORY_PAGE_ROWS = 1000
 MAX_HINT_IDS = 200_000  # beyond this, the history pass finds its records by search instead
 
@@ -59,9 +61,9 @@ class _HistoryHint:
 
 
 class HubSpotConnector:
-    """See the module docstring. Build it with :func:`connectors.hubspot.connect`."""
+    """See the module docstring. Build it with :func:`connectors.hubspot.factory.connect`."""
 
-    source = SOURCE
+    source: str = Source.HUBSPOT
     write_batch_size = BATCH_LIMIT
 
     def __init__(self, client: HubSpotClient, settings: HubSpotSettings | None = None):
@@ -146,9 +148,10 @@ class HubSpotConnector:
                 if hint is not None:
                     self._add_hint(hint, records, since)
             frontiers = [st.frontier for st in streams.values()]
+            reached = [f for f in frontiers if f is not None]
             watermark = None
-            if all(f is not None for f in frontiers):
-                low = min(frontiers)
+            if len(reached) == len(frontiers):
+                low = min(reached)
                 if moved_to is None or low > moved_to:
                     watermark = moved_to = low
             if rows or watermark is not None:
@@ -222,9 +225,10 @@ class HubSpotConnector:
                         rows = []
             if stream is not None:
                 frontiers.append(stream.frontier)
+        reached = [f for f in frontiers if f is not None]
         watermark = None
-        if frontiers and all(f is not None for f in frontiers):
-            watermark = min(frontiers)
+        if frontiers and len(reached) == len(frontiers):
+            watermark = min(reached)
         if rows or watermark is not None:
             yield Page("ownership_change", rows, watermark=watermark)
 
@@ -312,7 +316,7 @@ class HubSpotConnector:
         return results
 
 
-def _hint_covers(hint: _HistoryHint | None, since: datetime | None) -> bool:
+def _hint_covers(hint: _HistoryHint | None, since: datetime | None) -> TypeGuard[_HistoryHint]:
     """Whether this run's pull saw every record whose owner may have changed since ``since``.
 
     An owner change modifies the record, so a complete pull from ``hint.since`` at or before
@@ -339,7 +343,7 @@ def _association_rank(target: dict) -> tuple:
     """Primary associations first, then the lowest id."""
     labels = [str(t.get("label") or "").lower() for t in target.get("associationTypes") or []]
     try:
-        number = int(target.get("toObjectId"))
+        number = int(target.get("toObjectId"))  # type: ignore[arg-type]  # None: TypeError below
     except (TypeError, ValueError):
         number = 0
     return ("primary" not in labels, number)

@@ -18,10 +18,11 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
@@ -29,6 +30,9 @@ import requests
 from roe_cli.shared.errors import ConfigError, CrmError, redact, register_secret
 
 from .settings import SalesforceSettings
+
+if TYPE_CHECKING:
+    from simple_salesforce import Salesforce
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +332,7 @@ class SalesforceClient:
         self.settings = settings
         self.credentials = credentials
         self.session = GuardedSession(settings, sleep=sleep)
-        self._sf = None
+        self._sf: Salesforce | None = None
 
     @property
     def sf(self):
@@ -367,7 +371,9 @@ class SalesforceClient:
     def _query_headers(self) -> dict[str, str]:
         return {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
 
-    def query_pages(self, soql: str, *, include_deleted: bool, action: str) -> Iterator[dict]:
+    def query_pages(
+        self, soql: str, *, include_deleted: bool, action: str
+    ) -> Generator[dict[str, Any], None, None]:
         """The pages of a SOQL query (``queryAll`` with deleted records), one call each."""
         sf = self.sf
         with translate_errors(action, self.session):

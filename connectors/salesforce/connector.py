@@ -32,16 +32,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from connectors.base import OwnerChange, Page, WriteResult
 from roe_cli.shared.errors import CrmError, UsageError
+from roe_cli.shared.vocab import Source
 
+from ..base import OwnerChange, Page, WriteResult
 from . import mapping
 from .client import Credentials, SalesforceClient
+from .factory import COLLECTION_LIMIT
 from .settings import SalesforceSettings
 
 log = logging.getLogger(__name__)
-
-COLLECTION_LIMIT = 200  # records per sObject Collections call, Salesforce's maximum
 
 
 class SalesforceWriteError(CrmError):
@@ -60,7 +60,7 @@ class _PullState:
 class SalesforceConnector:
     """Salesforce as a roe source; see the module docstring."""
 
-    source = "salesforce"
+    source: str = Source.SALESFORCE
     write_batch_size = COLLECTION_LIMIT
 
     def __init__(

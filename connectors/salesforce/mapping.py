@@ -263,8 +263,8 @@ def _task(settings: SalesforceSettings) -> SObjectQuery:
         # When it happened: the completion time when Salesforce has one; a task with only a due
         # date (ActivityDate) counts at 00:00 UTC of that date.
         occurred = timestamp(r.get("CompletedDateTime"))
-        if occurred is None and day(r.get("ActivityDate")) is not None:
-            due = day(r.get("ActivityDate"))
+        due = day(r.get("ActivityDate")) if occurred is None else None
+        if occurred is None and due is not None:
             occurred = datetime(due.year, due.month, due.day)
         if occurred is None:
             occurred = timestamp(r.get("CreatedDate"))
@@ -289,8 +289,8 @@ def _event(settings: SalesforceSettings) -> SObjectQuery:
 
     def convert(r: dict) -> dict:
         occurred = timestamp(r.get("ActivityDateTime"))
-        if occurred is None and day(r.get("ActivityDate")) is not None:  # an all-day event
-            due = day(r.get("ActivityDate"))
+        due = day(r.get("ActivityDate")) if occurred is None else None
+        if occurred is None and due is not None:  # an all-day event
             occurred = datetime(due.year, due.month, due.day)
         return {
             "id": r["Id"],

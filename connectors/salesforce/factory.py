@@ -1,0 +1,50 @@
+"""How the core builds the Salesforce connector: settings from ``[salesforce]``, credentials from
+``SALESFORCE_*``. simple-salesforce and the HTTP client are imported only when ``connect`` runs,
+so reading the settings stays cheap."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from roe_cli.shared.vocab import Source
+
+from ..base import ConnectorFactory, MirrorPort
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from .connector import SalesforceConnector
+    from .settings import SalesforceSettings
+
+COLLECTION_LIMIT = 200  # records per sObject Collections call, Salesforce's maximum
+
+
+def settings_model() -> type[SalesforceSettings]:
+    from .settings import SalesforceSettings
+
+    return SalesforceSettings
+
+
+def connect(
+    settings: BaseModel | dict[str, Any] | None = None, mirror: MirrorPort | None = None
+) -> SalesforceConnector:
+    """The Salesforce connector. The mirror is not needed: Salesforce is the CRM.
+
+    Nothing goes over the network until the first pull or write.
+    """
+    from .connector import SalesforceConnector
+    from .settings import SalesforceSettings
+
+    if settings is None:
+        settings = SalesforceSettings()
+    elif not isinstance(settings, SalesforceSettings):
+        settings = SalesforceSettings.model_validate(settings)
+    return SalesforceConnector(settings)
+
+
+FACTORY = ConnectorFactory(
+    source=Source.SALESFORCE,
+    write_batch_size=COLLECTION_LIMIT,
+    settings_model=settings_model,
+    connect=connect,
+)
