@@ -117,7 +117,7 @@ def apply_plan(
                          f"Apply it with the {plan.source} connector.")
     advance = on_progress or (lambda n=1: None)
     report = ApplyReport(plan)
-    batch = max(1, int(getattr(connector, "write_batch_size", DEFAULT_BATCH) or DEFAULT_BATCH))
+    batch = max(1, connector.write_batch_size or DEFAULT_BATCH)
     journal = _load_journal(engine, plan.hash)
 
     pending: dict[str, list[Change]] = {}

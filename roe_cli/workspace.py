@@ -133,7 +133,7 @@ class Workspace:
     @contextlib.contextmanager
     def connector(self, source: str) -> Iterator[Any]:
         """The connector for ``source``, closed on the way out."""
-        from connectors import make_connector
+        from .sources import make_connector
 
         settings = self.connector_settings(source)
         connector = make_connector(source, settings=settings, engine=self.engine)
@@ -171,9 +171,7 @@ class Workspace:
             with self.lock(f"sync {source}"), progress(f"Syncing {source}", None) as advance:
                 report = run_sync(engine, connector, full=full,
                                   on_page=lambda _object, n: advance(n))
-            usage = connector.api_usage_text() if callable(
-                getattr(connector, "api_usage_text", None)) else None
-        return report, usage or None
+        return report, report.api_usage or None
 
     def audit(self, as_of: datetime | None = None,
               codes: Sequence[str] | None = None) -> AuditResult:

@@ -15,7 +15,6 @@ checks that span sections (teams named by territories, roles nobody has, duplica
 from __future__ import annotations
 
 import hashlib
-import importlib
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +26,7 @@ from ..rules import REGISTRY, RuleParams
 from ..shared.clock import utcnow
 from ..shared.errors import ConfigError
 from ..shared.text import or_list, suggest
+from ..shared.vocab import Source
 from .locate import KeyPath, line_for, locate_keys, render_key
 from .problems import (
     MISSING_FILE_TODO,
@@ -81,7 +81,7 @@ _SECTIONS: dict[str, Any] = {
     "salesforce": dict[str, Any],
     "hubspot": dict[str, Any],
 }
-_CONNECTOR_SETTINGS = {"salesforce": "SalesforceSettings", "hubspot": "HubSpotSettings"}
+_CONNECTOR_SETTINGS = (Source.SALESFORCE, Source.HUBSPOT)  # sources with a rules.toml table
 
 
 def _tuplify(value: Any) -> Any:
@@ -317,14 +317,7 @@ class _Loader:
 
 
 def _connector_settings_class(source: str) -> type[BaseModel] | None:
-    """The connector's settings model, imported only when its table is present (None if absent)."""
-    module_name = f"connectors.{source}.settings"
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name in (module_name, f"connectors.{source}"):
-            return None
-        raise
-    cls = getattr(module, _CONNECTOR_SETTINGS[source], None)
-    return cls if isinstance(cls, type) and issubclass(cls, BaseModel) else None
+    """The connector's settings model, from the registry (None when it has none)."""
+    from connectors.registry import settings_model
 
+    return settings_model(source)
