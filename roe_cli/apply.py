@@ -41,9 +41,11 @@ from sqlalchemy.engine import Connection, Engine
 from connectors.base import Connector, OwnerChange
 
 from .models import OWNED_TABLES, apply_journal, ownership_changes
-from .plans import RESULTS_COLUMNS, Change, Plan, _atomic_write, excel_safe, verify_approval
+from .plans import RESULTS_COLUMNS, Change, Plan, verify_approval
 from .shared.clock import utcnow
 from .shared.errors import CrmError, UsageError
+from .shared.files import atomic_write
+from .shared.text import excel_safe
 
 log = logging.getLogger(__name__)
 
@@ -295,5 +297,5 @@ def write_results(report: ApplyReport, path: str | Path) -> Path:
             c.object_type, c.object_id, c.expected, c.new, result.status, result.error,
             plan.source, plan.hash,
         )])
-    _atomic_write(path, buffer.getvalue().encode("utf-8-sig"))
+    atomic_write(path, buffer.getvalue().encode("utf-8-sig"))
     return path

@@ -130,8 +130,7 @@ def read_results(path) -> list[dict]:
 def approved(engine, result: plans.BuildResult, path: Path, by="vp@example.com") -> plans.Plan:
     """Save and approve a built plan; return it as loaded back from the file."""
     plans.save_plan(result.plan, path)
-    plan = plans.load_plan(path)
-    plans.approve_plan(engine, plan, by, "test")
+    plan = plans.approve_plan(engine, plans.load_plan(path), by, "test")
     plans.save_plan(plan, path)
     return plans.load_plan(path)
 

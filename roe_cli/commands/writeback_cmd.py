@@ -196,14 +196,16 @@ def approve(
     plan = load_plan(plan_file)
     engine = common.open_engine(ctx)
     previous = plan.approval
-    approval = approve_plan(engine, plan, by, note)
+    plan = approve_plan(engine, plan, by, note)  # plans are frozen: approving gives a new one
+    approval = plan.approval
+    assert approval is not None
     save_plan(plan, plan_file)
     out = common.console
-    if previous and previous.get("hash") == plan.hash:
-        out.print(f"(It was approved before by {previous.get('by')} at {previous.get('at')}; "
+    if previous and previous.hash == plan.hash:
+        out.print(f"(It was approved before by {previous.by} at {previous.at}; "
                   "this approval replaces that one.)", markup=False)
     out.print(f"Approved {plan_file}: {len(plan.changes):,} owner change(s) on {plan.source}, "
-              f"by {approval['by']} at {approval['at']} (hash {plan.hash[:12]}).", markup=False)
+              f"by {approval.by} at {approval.at} (hash {plan.hash[:12]}).", markup=False)
     out.print(f"Next: `roe apply {plan_file}`.", markup=False)
 
 
