@@ -119,7 +119,7 @@ def apply_plan(
     if connector.source != plan.source:
         raise UsageError(f"{plan.name} is for {plan.source}, not {connector.source}.",
                          f"Apply it with the {plan.source} connector.")
-    advance: Callable[[int], None] = on_progress or (lambda n=1: None)
+    advance = on_progress if on_progress is not None else _no_progress
     report = ApplyReport(plan)
     batch = max(1, int(getattr(connector, "write_batch_size", DEFAULT_BATCH) or DEFAULT_BATCH))
     journal = _load_journal(engine, plan.hash)
@@ -154,6 +154,10 @@ def apply_plan(
 
 Journal = dict[tuple[str, str], tuple[str, str | None]]  # (type, id) -> (status, error)
 Outcome = tuple[Change, ApplyStatus, str | None]
+
+
+def _no_progress(n: int = 1) -> None:
+    """What ``on_progress`` does when the caller does not follow progress."""
 
 
 def _load_journal(engine: Engine, plan_hash: str) -> Journal:

@@ -121,7 +121,7 @@ def kpi_counts(
 def _activity_span(engine: Engine, since: date | None, until: date | None,
                    source: str | None) -> tuple[date | None, date | None]:
     a = activities
-    cond = [a.c.deleted.is_(False), a.c.owner_id.is_not(None), a.c.occurred_at.is_not(None)]
+    cond: list[ColumnElement[bool]] = [a.c.deleted.is_(False), a.c.owner_id.is_not(None), a.c.occurred_at.is_not(None)]
     if since:
         cond.append(a.c.occurred_at >= _day_start(since))
     if until:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from ..shared.vocab import OBJECT_TYPES
+from ..shared.vocab import OBJECT_TYPES, ObjectType
 from .csvinput import (
     CSV_COLUMNS,
     EXCEL_NUMBER,
@@ -98,7 +98,7 @@ def build_from_csv(engine: Engine, path: str | Path, *, source: str | None = Non
             unchanged += 1
             continue
         changes.append(Change(
-            object_type=object_type, object_id=object_id, object_name=record.name,
+            object_type=ObjectType(object_type), object_id=object_id, object_name=record.name,
             expected=record.owner_id, expected_email=directory.email(record.owner_id),
             new=owner.id, new_email=owner.email, why={"kind": "csv", "row": number},
         ))

@@ -14,9 +14,10 @@ from sqlalchemy import Row, select
 from sqlalchemy.engine import Engine
 
 from ..models import findings
+from ..rules import REGISTRY
 from ..shared.errors import UsageError
 from ..shared.text import did_you_mean
-from ..shared.vocab import OBJECT_TYPES, FindingStatus
+from ..shared.vocab import OBJECT_TYPES, FindingStatus, ObjectType
 from .directory import Directory, load_records, pick_source
 from .model import BuildResult, Change, Plan
 
@@ -24,8 +25,6 @@ from .model import BuildResult, Change, Plan
 def build_from_findings(engine: Engine, rules: Sequence[str], *, source: str | None = None,
                         created_by: str | None = None) -> BuildResult:
     """A plan from open findings' suggested owners for the rule codes in ``rules`` (or ``all``)."""
-    from ..rules import REGISTRY
-
     codes = _rule_codes(rules, REGISTRY)
     with engine.connect() as conn:
         query = select(findings).where(
@@ -71,7 +70,7 @@ def build_from_findings(engine: Engine, rules: Sequence[str], *, source: str | N
             unchanged += 1
             continue
         changes.append(Change(
-            object_type=object_type, object_id=object_id, object_name=record.name,
+            object_type=ObjectType(object_type), object_id=object_id, object_name=record.name,
             expected=record.owner_id, expected_email=directory.email(record.owner_id),
             new=owner.id, new_email=owner.email,
             why={"kind": "finding", "findings": [{"id": f.id, "rule": f.rule} for f in flagged]},

@@ -31,14 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
 from ..shared.clock import utc_text
 from ..shared.vocab import ObjectType, Source
 
-PLAN_VERSION = 1
-FIELD = "owner"
+PLAN_VERSION: Literal[1] = 1
+FIELD: Literal["owner"] = "owner"
 RESULTS_COLUMNS = ("object_type", "object_id", "expected", "new", "status", "error", "source",
                    "plan_hash")
 
@@ -67,6 +67,15 @@ class Change(BaseModel):
     new: NonEmptyText
     new_email: str | None
     why: dict[str, Any]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _every_key_in_a_file(cls, data: Any, info: ValidationInfo) -> Any:
+        """A change read from a file names every key, ``field`` included (no defaults there)."""
+        if info.context and info.context.get("file") and isinstance(data, dict) \
+                and set(data) != set(cls.model_fields):
+            raise PydanticCustomError("change_keys", "a change must name every key")
+        return data
 
     @property
     def key(self) -> tuple[str, str]:

@@ -57,7 +57,7 @@ def load_plan(path: str | Path) -> Plan:
     if unknown:
         raise bad(f"unknown keys {unknown}")
     try:
-        plan = Plan.model_validate(data).at(path)
+        plan = Plan.model_validate(data, context={"file": True}).at(path)
     except ValidationError as exc:
         raise bad(_describe(exc, data)) from None
     # The hash must cover the file as written, not our re-serialization of it.
@@ -88,7 +88,7 @@ def _describe(exc: ValidationError, data: dict[str, Any]) -> str:
         n = loc[1] + 1
         raw = data["changes"][loc[1]]
         key = loc[2] if len(loc) > 2 else None
-        if key is None or error["type"] in ("extra_forbidden", "missing"):
+        if key is None or error["type"] in ("extra_forbidden", "missing", "change_keys"):
             return f"change {n} must have exactly the keys {_CHANGE_KEYS}"
         if key == "object_type":
             return f"change {n} has an unknown object_type {raw['object_type']!r}"

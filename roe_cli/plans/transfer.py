@@ -48,7 +48,7 @@ def build_transfer(engine: Engine, from_owner: str, to_owner: str, *,
         queries = _book_queries(source, old.id)
         changes = [
             Change(
-                object_type=object_type, object_id=row.id, object_name=row.name,
+                object_type=ObjectType(object_type), object_id=row.id, object_name=row.name,
                 expected=old.id, expected_email=old.email, new=new.id, new_email=new.email,
                 why={"kind": "transfer", "from": old.id, "account_id": row.account_id},
             )

@@ -89,11 +89,13 @@ def add_finding(engine: Engine, rule: str, object_type: str, object_id: str, own
                 suggested: str | None, *, status: str = "open", source: str = "demo",
                 related: str = "") -> int:
     with engine.begin() as conn:
-        return conn.execute(findings.insert().values(
+        key = conn.execute(findings.insert().values(
             rule=rule, source=source, object_type=object_type, object_id=object_id,
             related_user_id=related, owner_id=owner_id, suggested_owner_id=suggested,
             severity="high", status=status, first_seen=T0, last_seen=T0, details="{}",
-        )).inserted_primary_key[0]
+        )).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def owner_of(engine: Engine, object_type: str, object_id: str, source: str = "demo") -> str | None:
