@@ -97,7 +97,7 @@ def measure(source: str, folder: Path) -> dict:
         result = plans.build_from_csv(engine, folder / f"{source}.csv", source=source)
         plan = result.plan
         path = plans.save_plan(plan, folder / f"{source}.plan.json")
-        plans.approve_plan(engine, plan, "benchmark")
+        plan = plans.approve_plan(engine, plan, "benchmark")
         plans.save_plan(plan, path)
         dry_run_calls = len(emulator.requests)
 

@@ -41,21 +41,24 @@ from sqlalchemy.engine import Connection, Engine
 from connectors.base import Connector, OwnerChange
 
 from .models import OWNED_TABLES, apply_journal, ownership_changes
-from .plans import RESULTS_COLUMNS, Change, Plan, _atomic_write, excel_safe, verify_approval
+from .plans import RESULTS_COLUMNS, Change, Plan, verify_approval
 from .shared.clock import utcnow
 from .shared.errors import CrmError, UsageError
+from .shared.files import atomic_write
+from .shared.text import excel_safe
+from .shared.vocab import FINAL_APPLY_STATUSES, ApplyStatus
 
 log = logging.getLogger(__name__)
 
 ORIGIN = "roe-apply"  # ownership_changes.origin of the changes roe itself wrote
-FINAL = ("applied", "drifted", "failed")
+FINAL = FINAL_APPLY_STATUSES
 DEFAULT_BATCH = 200
 
 
 @dataclass
 class RecordResult:
     change: Change
-    status: str  # applied, drifted, failed; sending or pending when a CRM error stopped the run
+    status: ApplyStatus  # applied, drifted, failed; sending or pending when a CRM error stopped it
     error: str | None = None
     earlier: bool = False  # settled by an earlier run of the same plan (from the journal)
 
@@ -74,9 +77,10 @@ class ApplyReport:
 
     def ordered(self) -> list[RecordResult]:
         """One result per change, in the plan's order."""
-        return [self.results.get(c.key) or RecordResult(c, "pending") for c in self.plan.changes]
+        return [self.results.get(c.key) or RecordResult(c, ApplyStatus.PENDING)
+                for c in self.plan.changes]
 
-    def counts(self) -> Counter:
+    def counts(self) -> Counter[str]:
         return Counter(r.status for r in self.ordered())
 
     @property
@@ -89,7 +93,7 @@ class ApplyReport:
         if self.crm_error is not None:
             return self.crm_error.exit_code
         counts = self.counts()
-        return 1 if counts["failed"] or counts["drifted"] else 0
+        return 1 if counts[ApplyStatus.FAILED] or counts[ApplyStatus.DRIFTED] else 0
 
 
 def default_results_path(plan_path: str | Path) -> Path:
@@ -115,7 +119,7 @@ def apply_plan(
     if connector.source != plan.source:
         raise UsageError(f"{plan.name} is for {plan.source}, not {connector.source}.",
                          f"Apply it with the {plan.source} connector.")
-    advance = on_progress or (lambda n=1: None)
+    advance = on_progress if on_progress is not None else _no_progress
     report = ApplyReport(plan)
     batch = max(1, connector.write_batch_size or DEFAULT_BATCH)
     journal = _load_journal(engine, plan.hash)
@@ -124,7 +128,8 @@ def apply_plan(
     for change in plan.changes:
         status, error = journal.get(change.key, (None, None))
         if status in FINAL:
-            report.results[change.key] = RecordResult(change, status, error, earlier=True)
+            report.results[change.key] = RecordResult(change, ApplyStatus(status), error,
+                                                      earlier=True)
             advance(1)
         else:
             pending.setdefault(change.object_type, []).append(change)
@@ -138,15 +143,24 @@ def apply_plan(
         log.warning("apply of %s stopped by a CRM error: %s", plan.hash[:12], exc.what)
     for change in plan.changes:
         if change.key not in report.results:
-            if journal.get(change.key, (None,))[0] == "sending":
+            if journal.get(change.key, (None,))[0] == ApplyStatus.SENDING:
                 report.results[change.key] = RecordResult(
-                    change, "sending", "sent, outcome unknown: run roe apply again to settle it")
+                    change, ApplyStatus.SENDING,
+                    "sent, outcome unknown: run roe apply again to settle it")
             else:
-                report.results[change.key] = RecordResult(change, "pending", "not sent")
+                report.results[change.key] = RecordResult(change, ApplyStatus.PENDING, "not sent")
     return report
 
 
-def _load_journal(engine: Engine, plan_hash: str) -> dict[tuple[str, str], tuple[str, str | None]]:
+Journal = dict[tuple[str, str], tuple[str, str | None]]  # (type, id) -> (status, error)
+Outcome = tuple[Change, ApplyStatus, str | None]
+
+
+def _no_progress(n: int = 1) -> None:
+    """What ``on_progress`` does when the caller does not follow progress."""
+
+
+def _load_journal(engine: Engine, plan_hash: str) -> Journal:
     with engine.connect() as conn:
         return {
             (row.object_type, row.object_id): (row.status, row.error)
@@ -161,7 +175,8 @@ def _load_journal(engine: Engine, plan_hash: str) -> dict[tuple[str, str], tuple
 class _Run:
     """One apply run's state: the journal as it stands, and the report being filled."""
 
-    def __init__(self, engine, plan, connector, report, journal, advance):
+    def __init__(self, engine: Engine, plan: Plan, connector: Connector, report: ApplyReport,
+                 journal: Journal, advance: Callable[[int], None]) -> None:
         self.engine = engine
         self.plan = plan
         self.connector = connector
@@ -175,28 +190,30 @@ class _Run:
             current = self.connector.read_owners(object_type, [c.object_id for c in changes])
         finally:
             self.report.read_calls += self.connector.api_calls() - before
-        settled: list[tuple[Change, str, str | None]] = []
+        settled: list[Outcome] = []
         to_send: list[Change] = []
         for change in changes:
-            was_sending = self.journal.get(change.key, (None,))[0] == "sending"
+            was_sending = self.journal.get(change.key, (None,))[0] == ApplyStatus.SENDING
             if change.object_id not in current:
-                settled.append((change, "failed", "not found in the CRM (deleted or no access)"))
+                settled.append((change, ApplyStatus.FAILED,
+                                "not found in the CRM (deleted or no access)"))
                 continue
             owner = current[change.object_id]
             if was_sending and owner == change.new:
-                settled.append((change, "applied", None))  # written by the interrupted run
+                settled.append((change, ApplyStatus.APPLIED, None))  # by the interrupted run
                 self.report.confirmed += 1
             elif owner == change.expected:
                 to_send.append(change)
             elif owner == change.new:
-                settled.append((change, "drifted", "already owned by the new owner "
-                                                   "(changed outside this plan)"))
+                settled.append((change, ApplyStatus.DRIFTED, "already owned by the new owner "
+                                                             "(changed outside this plan)"))
             else:
-                settled.append((change, "drifted", f"owner is now {owner or 'nobody'}, the plan "
-                                                   f"expected {change.expected or 'nobody'}"))
+                settled.append((change, ApplyStatus.DRIFTED,
+                                f"owner is now {owner or 'nobody'}, the plan "
+                                f"expected {change.expected or 'nobody'}"))
         with self.engine.begin() as conn:
-            self._journal(conn, [*settled, *((c, "sending", None) for c in to_send)])
-            self._mirror(conn, [c for c, status, _ in settled if status == "applied"])
+            self._journal(conn, [*settled, *((c, ApplyStatus.SENDING, None) for c in to_send)])
+            self._mirror(conn, [c for c, status, _ in settled if status == ApplyStatus.APPLIED])
         for change, status, error in settled:
             self.report.results[change.key] = RecordResult(change, status, error)
         self.advance(len(settled))
@@ -219,18 +236,21 @@ class _Run:
                 f"{len(to_send)} {object_type} changes, not one per change in order.",
                 "Run `roe apply` again: it re-reads these records and writes only what is missing.",
             )
-        outcome = [(c, "applied" if r.ok else "failed", None if r.ok else (r.error or "refused"))
-                   for c, r in zip(to_send, results, strict=True)]
+        outcome: list[Outcome] = [
+            (c, ApplyStatus.APPLIED, None) if r.ok else (c, ApplyStatus.FAILED, r.error or "refused")
+            for c, r in zip(to_send, results, strict=True)
+        ]
         with self.engine.begin() as conn:
             self._journal(conn, outcome)
-            self._mirror(conn, [c for c, status, _ in outcome if status == "applied"])
+            self._mirror(conn, [c for c, status, _ in outcome if status == ApplyStatus.APPLIED])
         for change, status, error in outcome:
             self.report.results[change.key] = RecordResult(change, status, error)
         self.advance(len(outcome))
 
-    def _journal(self, conn: Connection, entries: Sequence[tuple[Change, str, str | None]]) -> None:
+    def _journal(self, conn: Connection, entries: Sequence[Outcome]) -> None:
         now = utcnow()
-        inserts, updates = [], []
+        inserts: list[dict[str, object]] = []
+        updates: list[dict[str, object]] = []
         for change, status, error in entries:
             if change.key in self.journal:
                 updates.append({"p_type": change.object_type, "p_id": change.object_id,
@@ -295,5 +315,5 @@ def write_results(report: ApplyReport, path: str | Path) -> Path:
             c.object_type, c.object_id, c.expected, c.new, result.status, result.error,
             plan.source, plan.hash,
         )])
-    _atomic_write(path, buffer.getvalue().encode("utf-8-sig"))
+    atomic_write(path, buffer.getvalue().encode("utf-8-sig"))
     return path

@@ -10,14 +10,16 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import ColumnElement, FromClause, Select, and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 
 from .models import accounts, audit_runs, contacts, findings, opportunities, owners, waivers
-from .rules import REGISTRY, SEVERITY_RANK
-from .shared.clock import utcnow
+from .rules import REGISTRY, rule_codes
+from .shared.clock import iso_or_none, utcnow
 from .shared.errors import UsageError
+from .shared.vocab import SEVERITY_RANK, FindingStatus, ObjectType
 
 FIELDS = (
     "id", "rule", "name", "severity", "status", "source", "object_type", "object_id",
@@ -25,7 +27,7 @@ FIELDS = (
     "suggested_owner_email", "related_user_id", "related_user_email", "first_seen", "last_seen",
     "details",
 )
-STATUSES = ("open", "waived", "resolved")
+STATUSES: tuple[str, ...] = tuple(FindingStatus)
 
 
 @dataclass
@@ -41,10 +43,7 @@ class FindingFilter:
     new_only: bool = False  # first seen in the latest run (or in run_id)
 
     def validate(self) -> None:
-        unknown = [c for c in self.rules if c.upper() not in REGISTRY]
-        if unknown:
-            raise UsageError(f"Unknown rule code(s): {', '.join(unknown)}.",
-                             f"Rule codes are {', '.join(REGISTRY)}.")
+        rule_codes(self.rules)  # a UsageError with a "did you mean" for an unknown code
         bad = [s for s in self.severities if s not in SEVERITY_RANK]
         if bad:
             raise UsageError(f"Unknown severity {', '.join(bad)}.", "Use low, medium or high.")
@@ -60,15 +59,7 @@ def latest_run_id(engine: Engine) -> int | None:
         ).scalar()
 
 
-def _iso(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat(timespec="seconds") + "Z"
-    return str(value)
-
-
-def _query(engine: Engine, flt: FindingFilter):
+def _query(engine: Engine, flt: FindingFilter) -> Select[Any]:
     """The SELECT behind :func:`iter_findings` and :func:`count_findings`."""
     flt.validate()
     f = findings
@@ -78,13 +69,13 @@ def _query(engine: Engine, flt: FindingFilter):
     acc = accounts.alias("acc")
     obj_acc, obj_con, obj_opp = accounts.alias("obj_acc"), contacts.alias("obj_con"), opportunities.alias("obj_opp")
     object_name = case(
-        (f.c.object_type == "account", obj_acc.c.name),
-        (f.c.object_type == "contact", obj_con.c.name),
-        (f.c.object_type == "opportunity", obj_opp.c.name),
+        (f.c.object_type == ObjectType.ACCOUNT, obj_acc.c.name),
+        (f.c.object_type == ObjectType.CONTACT, obj_con.c.name),
+        (f.c.object_type == ObjectType.OPPORTUNITY, obj_opp.c.name),
     )
     severity_rank = case(*((f.c.severity == s, r) for s, r in SEVERITY_RANK.items()), else_=0)
 
-    def on(alias, id_col):
+    def on(alias: FromClause, id_col: ColumnElement[Any]) -> ColumnElement[bool]:
         return and_(alias.c.source == f.c.source, alias.c.id == id_col)
 
     stmt = (
@@ -101,13 +92,13 @@ def _query(engine: Engine, flt: FindingFilter):
         .outerjoin(suggested, on(suggested, f.c.suggested_owner_id))
         .outerjoin(related, on(related, f.c.related_user_id))
         .outerjoin(acc, on(acc, f.c.account_id))
-        .outerjoin(obj_acc, and_(f.c.object_type == "account", on(obj_acc, f.c.object_id)))
-        .outerjoin(obj_con, and_(f.c.object_type == "contact", on(obj_con, f.c.object_id)))
-        .outerjoin(obj_opp, and_(f.c.object_type == "opportunity", on(obj_opp, f.c.object_id)))
+        .outerjoin(obj_acc, and_(f.c.object_type == ObjectType.ACCOUNT, on(obj_acc, f.c.object_id)))
+        .outerjoin(obj_con, and_(f.c.object_type == ObjectType.CONTACT, on(obj_con, f.c.object_id)))
+        .outerjoin(obj_opp, and_(f.c.object_type == ObjectType.OPPORTUNITY, on(obj_opp, f.c.object_id)))
         .order_by(severity_rank.desc(), f.c.rule, f.c.source, f.c.object_type, f.c.object_id, f.c.related_user_id)
     )
     if flt.rules:
-        stmt = stmt.where(f.c.rule.in_([c.upper() for c in flt.rules]))
+        stmt = stmt.where(f.c.rule.in_(rule_codes(flt.rules)))
     if flt.severities:
         floor = min(SEVERITY_RANK[s] for s in flt.severities)
         stmt = stmt.where(severity_rank >= floor)
@@ -132,10 +123,10 @@ def count_findings(engine: Engine, flt: FindingFilter) -> int:
     """How many findings :func:`iter_findings` would yield for ``flt``."""
     stmt = _query(engine, flt).order_by(None)
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+        return int(conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
 
 
-def iter_findings(engine: Engine, flt: FindingFilter) -> Iterator[dict]:
+def iter_findings(engine: Engine, flt: FindingFilter) -> Iterator[dict[str, Any]]:
     """Findings matching ``flt``, as dicts with :data:`FIELDS` (plus ``owner_name`` and
     ``account_name`` for exports), most severe first. Streams: fine for millions of rows."""
     stmt = _query(engine, flt)
@@ -159,8 +150,8 @@ def iter_findings(engine: Engine, flt: FindingFilter) -> Iterator[dict]:
                 "suggested_owner_email": row["suggested_owner_email"],
                 "related_user_id": row["related_user_id"] or None,
                 "related_user_email": row["related_user_email"] if row["related_user_id"] else None,
-                "first_seen": _iso(row["first_seen"]),
-                "last_seen": _iso(row["last_seen"]),
+                "first_seen": iso_or_none(row["first_seen"]),
+                "last_seen": iso_or_none(row["last_seen"]),
                 "details": json.loads(row["details"]) if row["details"] else {},
                 "owner_name": row["owner_name"],
                 "account_name": row["account_name"],
@@ -168,11 +159,12 @@ def iter_findings(engine: Engine, flt: FindingFilter) -> Iterator[dict]:
             yield item
 
 
-def document(run_id: int | None, as_of: datetime | None, summary: dict, items: Iterable[dict]) -> dict:
+def document(run_id: int | None, as_of: datetime | None, summary: dict[str, Any],
+             items: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The ``--format json`` document of ``audit`` and ``findings``."""
     return {
         "run_id": run_id,
-        "as_of": _iso(as_of),
+        "as_of": iso_or_none(as_of),
         "summary": summary,
         "findings": [{k: item[k] for k in FIELDS} for item in items],
     }
@@ -180,7 +172,7 @@ def document(run_id: int | None, as_of: datetime | None, summary: dict, items: I
 
 def waive(
     engine: Engine, finding_id: int, reason: str, approved_by: str, until: date | None
-) -> dict:
+) -> dict[str, Any]:
     """Waive one finding until ``until`` (inclusive; None: no end). Returns the waiver."""
     if not reason.strip():
         raise UsageError("A waiver needs a reason.", "Pass --reason '...' saying why the finding is accepted.")
@@ -200,13 +192,14 @@ def waive(
             "created_at": now, "origin": "cli",
         }
         conn.execute(waivers.insert().values(**values))
-        if row["status"] == "open":
-            conn.execute(findings.update().where(findings.c.id == finding_id).values(status="waived"))
-    status = "waived" if row["status"] == "open" else row["status"]
+        if row["status"] == FindingStatus.OPEN:
+            conn.execute(findings.update().where(findings.c.id == finding_id)
+                         .values(status=FindingStatus.WAIVED))
+    status = FindingStatus.WAIVED.value if row["status"] == FindingStatus.OPEN else row["status"]
     return {**values, "finding_id": finding_id, "finding_status": status}
 
 
-def run_summary(engine: Engine, run_id: int | None) -> tuple[datetime | None, dict]:
+def run_summary(engine: Engine, run_id: int | None) -> tuple[datetime | None, dict[str, Any]]:
     """The stored as-of time and summary of a run (the latest when ``run_id`` is None)."""
     with engine.connect() as conn:
         stmt = select(audit_runs.c.id, audit_runs.c.as_of, audit_runs.c.summary).where(audit_runs.c.status == "done")

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .db import SchemaStatus
     from .export import ExportResult
     from .findings import FindingFilter
-    from .plans import BuildResult, Plan
+    from .plans import Approval, BuildResult, Plan
     from .rulesfile import RulesConfig
     from .sync import SyncReport
 
@@ -272,16 +272,16 @@ class Workspace:
     # -- write-back ----------------------------------------------------------------------------
 
     def approve(self, plan_file: Path, by: str,
-                note: str | None) -> tuple[Plan, dict[str, Any] | None, dict[str, Any]]:
-        """Approve the plan in ``plan_file`` and save it: the plan, the earlier approval, the new."""
+                note: str | None) -> tuple[Plan, Approval | None]:
+        """Approve the plan in ``plan_file`` and save it: the approved plan and the earlier
+        approval, if any (plans are frozen: approving gives a new one)."""
         from .plans import approve_plan, load_plan, save_plan
 
         plan = load_plan(plan_file)
-        engine = self.engine
         previous = plan.approval
-        approval = approve_plan(engine, plan, by, note)
+        plan = approve_plan(self.engine, plan, by, note)
         save_plan(plan, plan_file)
-        return plan, previous, approval
+        return plan, previous
 
     def apply(self, plan_file: Path, results: Path | None = None,
               progress: Progress = no_progress) -> tuple[ApplyReport, Path]:

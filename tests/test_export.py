@@ -223,7 +223,7 @@ def test_a_full_disk_is_reported_not_a_traceback(tmp_path):
 
 
 def test_xlsx_continues_on_a_new_sheet_past_the_row_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(export, "XLSX_MAX_ROWS", 4)  # header + 3 rows a sheet
+    monkeypatch.setattr(export.writers, "XLSX_MAX_ROWS", 4)  # header + 3 rows a sheet
     result = export.write_rows(tmp_path / "big.xlsx", "xlsx", [export.Column("n", "int")],
                                ({"n": i} for i in range(7)), sheet="findings")
     assert result.rows == 7

@@ -107,7 +107,7 @@ def test_names_are_printed_literally_not_as_markup(roe, org):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("--rule", "OWN999"), "Unknown rule code(s): OWN999"),
+        (("--rule", "OWN999"), "Unknown rule 'OWN999'"),
         (("--status", "closed"), "Unknown status closed"),
         (("--severity", "urgent"), "urgent"),
     ],

@@ -1,7 +1,8 @@
 """Write-back on the demo source: plan (reassign), approve, apply, revert; no HTTP.
 
-The helpers at the top (a small hand-built org, a findings row, a plan/approve shortcut) are shared
-with ``test_writeback_csv.py`` and ``test_writeback_crm.py``.
+The helpers (a small hand-built org, a findings row, a plan/approve shortcut, a spy connector) live
+in ``tests/support/h3_writeback.py``, shared with ``test_writeback_csv.py`` and
+``test_writeback_crm.py``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -21,167 +21,37 @@ from roe_cli.apply import apply_plan, default_results_path
 from roe_cli.models import (
     accounts,
     apply_journal,
-    contacts,
-    findings,
     opportunities,
     owners,
     ownership_changes,
 )
 from roe_cli.models import plans as plans_table
 from roe_cli.shared.errors import CrmError
+from roe_cli.shared.text import excel_safe
 from roe_cli.sources import make_connector
-
-T0 = datetime(2026, 10, 1)
-NO_RULES = "no-rules-file.toml"  # the demo needs no connector settings
-
-# Users of the small org: (id, email, active)
-ANA, BEN, CLEO, DAN, EVE = ("005A", "005B", "005C", "005D", "005E")
-USERS = [
-    (ANA, "ana@example.com", True),
-    (BEN, "Ben@Example.com", True),
-    (CLEO, "cleo@example.com", False),  # left the company
-    (DAN, "dan@example.com", True),
-    (EVE, "eve@example.com", True),
-]
-
-
-def make_org(engine, *, source: str = "demo", accounts_n: int = 6, ids=None) -> dict:
-    """A small org in the mirror. Cleo (inactive) owns accounts 0..2, Ana owns the rest.
-
-    Each account has two contacts (one owned like the account, one by Ben) and two opportunities
-    (one open, one closed) owned like the account. ``ids`` maps roe's short ids to the CRM's.
-    """
-    ids = ids or {}
-    uid = lambda short: ids.get(short, short)  # noqa: E731
-    org = {"accounts": [], "contacts": [], "opportunities": []}
-    with engine.begin() as conn:
-        conn.execute(owners.insert(), [
-            {"source": source, "id": uid(i), "email": e, "name": e.split("@")[0].title(),
-             "active": a, "role": "Account Executive", "updated_at": T0}
-            for i, e, a in USERS
-        ])
-        acc_rows, con_rows, opp_rows = [], [], []
-        for n in range(accounts_n):
-            owner = uid(CLEO) if n < 3 else uid(ANA)
-            acc = ids.get(f"acc{n}", f"001{n:05d}")
-            acc_rows.append({"source": source, "id": acc, "name": f"Account {n}", "owner_id": owner,
-                             "created_at": T0, "updated_at": T0, "deleted": False})
-            for k, c_owner in enumerate((owner, uid(BEN))):
-                cid = ids.get(f"con{n}_{k}", f"003{n:05d}{k}")
-                con_rows.append({"source": source, "id": cid, "account_id": acc, "owner_id": c_owner,
-                                 "name": f"Contact {n}.{k}", "email": f"c{n}{k}@acme{n}.com",
-                                 "created_at": T0, "updated_at": T0, "deleted": False})
-            for k, closed in enumerate((False, True)):
-                oid = ids.get(f"opp{n}_{k}", f"006{n:05d}{k}")
-                opp_rows.append({"source": source, "id": oid, "account_id": acc, "owner_id": owner,
-                                 "name": f"Deal {n}.{k}", "stage": "Closed Won" if closed else "Proposal",
-                                 "is_closed": closed, "is_won": closed, "created_at": T0,
-                                 "updated_at": T0, "deleted": False})
-        conn.execute(accounts.insert(), acc_rows)
-        conn.execute(contacts.insert(), con_rows)
-        conn.execute(opportunities.insert(), opp_rows)
-    org["accounts"] = [r["id"] for r in acc_rows]
-    org["contacts"] = [r["id"] for r in con_rows]
-    org["opportunities"] = [r["id"] for r in opp_rows]
-    return org
-
-
-def add_finding(engine, rule, object_type, object_id, owner_id, suggested, *, status="open",
-                source="demo", related="") -> int:
-    with engine.begin() as conn:
-        return conn.execute(findings.insert().values(
-            rule=rule, source=source, object_type=object_type, object_id=object_id,
-            related_user_id=related, owner_id=owner_id, suggested_owner_id=suggested,
-            severity="high", status=status, first_seen=T0, last_seen=T0, details="{}",
-        )).inserted_primary_key[0]
-
-
-def owner_of(engine, object_type, object_id, source="demo"):
-    table = {"account": accounts, "contact": contacts, "opportunity": opportunities}[object_type]
-    with engine.connect() as conn:
-        return conn.execute(select(table.c.owner_id).where(
-            table.c.source == source, table.c.id == object_id)).scalar_one()
-
-
-def set_owner(engine, object_type, object_id, owner_id, source="demo"):
-    table = {"account": accounts, "contact": contacts, "opportunity": opportunities}[object_type]
-    with engine.begin() as conn:
-        conn.execute(update(table).where(table.c.source == source, table.c.id == object_id)
-                     .values(owner_id=owner_id))
-
-
-def snapshot(engine) -> dict:
-    """Every owner in the mirror plus the write-back tables' row counts: 'nothing was written'."""
-    with engine.connect() as conn:
-        snap = {
-            name: sorted(tuple(r) for r in conn.execute(select(t.c.source, t.c.id, t.c.owner_id)))
-            for name, t in (("a", accounts), ("c", contacts), ("o", opportunities))
-        }
-        for name, t in (("plans", plans_table), ("journal", apply_journal),
-                        ("changes", ownership_changes)):
-            snap[name] = conn.execute(select(func.count()).select_from(t)).scalar_one()
-    return snap
-
-
-def read_results(path) -> list[dict]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
-def approved(engine, result: plans.BuildResult, path: Path, by="vp@example.com") -> plans.Plan:
-    """Save and approve a built plan; return it as loaded back from the file."""
-    plans.save_plan(result.plan, path)
-    plan = plans.load_plan(path)
-    plans.approve_plan(engine, plan, by, "test")
-    plans.save_plan(plan, path)
-    return plans.load_plan(path)
+from tests.support.h3_writeback import (
+    ANA,
+    BEN,
+    CLEO,
+    DAN,
+    EVE,
+    NO_RULES,
+    Killed,
+    Spy,
+    add_finding,
+    approved,
+    make_org,
+    owner_of,
+    read_results,
+    set_owner,
+    snapshot,
+)
 
 
 def test_the_demo_connector_reads_owners(engine):
     org = make_org(engine)
     got = make_connector("demo", engine=engine).read_owners("account", org["accounts"][:2])
     assert got == {org["accounts"][0]: CLEO, org["accounts"][1]: CLEO}
-
-
-class Spy:
-    """Wraps a connector: records every record sent, and can die after N write calls."""
-
-    def __init__(self, inner, *, die_after_writes: int | None = None, die_before_write: int | None = None,
-                 exc: BaseException | None = None):
-        self.inner = inner
-        self.source = inner.source
-        self.sent: list[tuple[str, str]] = []
-        self.writes = 0
-        self.reads = 0
-        self.die_after_writes = die_after_writes
-        self.die_before_write = die_before_write
-        self.exc = exc or Killed()
-        if hasattr(inner, "write_batch_size"):
-            self.write_batch_size = inner.write_batch_size
-
-    def read_owners(self, object_type, ids):
-        self.reads += 1
-        return self.inner.read_owners(object_type, ids)
-
-    def update_owners(self, object_type, changes):
-        if self.die_before_write is not None and self.writes + 1 == self.die_before_write:
-            raise self.exc
-        self.writes += 1
-        out = self.inner.update_owners(object_type, changes)
-        self.sent.extend((c.object_type, c.object_id) for c in changes)
-        if self.die_after_writes is not None and self.writes == self.die_after_writes:
-            raise self.exc
-        return out
-
-    def api_calls(self):
-        return self.inner.api_calls()
-
-    def close(self):
-        self.inner.close()
-
-
-class Killed(BaseException):
-    """Stands in for SIGKILL / Ctrl-C in the middle of an apply: nothing after it runs."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -261,7 +131,7 @@ def test_findings_plan_expects_the_mirrors_current_owner(engine):
 def test_findings_plan_rejects_unknown_codes_and_rules_that_suggest_nobody(engine, roe):
     make_org(engine)
     result = roe("reassign", "--findings", "OWN02")
-    assert result.exit_code == 2 and "Did you mean OWN002" in result.stderr
+    assert result.exit_code == 2 and "did you mean 'OWN002'" in result.stderr
     result = roe("reassign", "--findings", "OWN004")
     assert result.exit_code == 2 and "--csv" in result.stderr
 
@@ -533,10 +403,10 @@ def test_results_go_where_asked_and_default_beside_the_plan(tmp_path):
 
 
 def test_results_csv_is_excel_safe():
-    assert plans.excel_safe("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
+    assert excel_safe("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")"
     for dangerous in ("+1", "-1", "@SUM(A1)", "\tx", "\rx"):
-        assert plans.excel_safe(dangerous).startswith("'")
-    assert plans.excel_safe("005A") == "005A" and plans.excel_safe(None) == ""
+        assert excel_safe(dangerous).startswith("'")
+    assert excel_safe("005A") == "005A" and excel_safe(None) == ""
 
 
 def test_results_csv_neutralizes_crm_error_text(engine, tmp_path, monkeypatch):

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from ..apply import ApplyReport
     from ..audit import AuditResult
-    from ..plans import BuildResult, Change, Plan
+    from ..plans import Approval, BuildResult, Change, Plan
     from ..rulesfile import ParamSpec
     from ..sync import SyncReport
 
@@ -300,13 +300,14 @@ def print_plan_saved(plan: Plan, path: Path | None) -> None:
     console.print(f"Next: review it, then `roe approve {path} --by NAME`.", markup=False)
 
 
-def print_approval(plan: Plan, plan_file: Path, previous: dict[str, Any] | None,
-                   approval: dict[str, Any]) -> None:
-    if previous and previous.get("hash") == plan.hash:
-        console.print(f"(It was approved before by {previous.get('by')} at {previous.get('at')}; "
+def print_approval(plan: Plan, plan_file: Path, previous: Approval | None) -> None:
+    approval = plan.approval
+    assert approval is not None
+    if previous and previous.hash == plan.hash:
+        console.print(f"(It was approved before by {previous.by} at {previous.at}; "
                       "this approval replaces that one.)", markup=False)
     console.print(f"Approved {plan_file}: {len(plan.changes):,} owner change(s) on {plan.source}, "
-                  f"by {approval['by']} at {approval['at']} (hash {plan.hash[:12]}).", markup=False)
+                  f"by {approval.by} at {approval.at} (hash {plan.hash[:12]}).", markup=False)
     console.print(f"Next: `roe apply {plan_file}`.", markup=False)
 
 

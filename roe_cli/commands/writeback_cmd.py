@@ -111,8 +111,8 @@ def approve(
 
     Example: roe approve plan.json --by vp-sales@example.com --note "Q3 territory cleanup"
     """
-    plan, previous, approval = options.workspace(ctx).approve(plan_file, by, note)
-    render.print_approval(plan, plan_file, previous, approval)
+    plan, previous = options.workspace(ctx).approve(plan_file, by, note)
+    render.print_approval(plan, plan_file, previous)
 
 
 def apply(
