@@ -30,8 +30,8 @@ from roe_cli.shared.vocab import Source
 
 from ..base import OwnerChange, Page, WriteResult
 from .client import HubSpotApiError, HubSpotClient
-from .factory import BATCH_LIMIT
 from .mapping import (
+    BATCH_LIMIT,
     CREATED,
     HS_OBJECT,
     OWNER,

@@ -17,6 +17,7 @@ from roe_cli.shared.errors import ConfigError
 from roe_cli.shared.vocab import Source
 
 from ..base import ConnectorFactory, MirrorPort
+from .mapping import BATCH_LIMIT
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH_LIMIT = 100  # HubSpot's batch read and update take at most 100 inputs
 
 
 def settings_model() -> type[HubSpotSettings]:

@@ -21,11 +21,14 @@ milliseconds in some portals) and become naive UTC, the mirror's convention.
 
 from __future__ import annotations
 
+from collections import abc
 from datetime import UTC, date, datetime, timedelta
 
 from roe_cli.shared.domains import email_domain, normalize_domain
 
 from .settings import HubSpotSettings
+
+BATCH_LIMIT = 100  # HubSpot's batch read and update take at most 100 inputs
 
 # mirror object type -> HubSpot object type (CRM objects roe reads and writes)
 HS_OBJECT = {"account": "companies", "contact": "contacts", "opportunity": "deals"}
@@ -173,7 +176,8 @@ class Mapping:
         props = record.get("properties") or {}
         return parse_time(props.get(CREATED)) or parse_time(record.get("createdAt"))
 
-    def row(self, hs_type: str, record: dict, links: dict[str, str | None] | None = None) -> dict:
+    def row(self, hs_type: str, record: dict,
+            links: abc.Mapping[str, str | None] | None = None) -> dict:
         """The mirror row of one HubSpot record; ``links`` holds associated ids by HubSpot type."""
         links = links or {}
         if hs_type == "companies":
@@ -209,7 +213,7 @@ class Mapping:
             "deleted": False,
         }
 
-    def contact_row(self, record: dict, links: dict[str, str | None]) -> dict:
+    def contact_row(self, record: dict, links: abc.Mapping[str, str | None]) -> dict:
         s = self.settings
         p = record.get("properties") or {}
         email = text(p.get("email"))
@@ -231,7 +235,7 @@ class Mapping:
             "deleted": False,
         }
 
-    def opportunity_row(self, record: dict, links: dict[str, str | None]) -> dict:
+    def opportunity_row(self, record: dict, links: abc.Mapping[str, str | None]) -> dict:
         p = record.get("properties") or {}
         stage = text(p.get("dealstage"))
         is_closed = parse_bool(p.get("hs_is_closed"))
@@ -255,7 +259,7 @@ class Mapping:
             "deleted": False,
         }
 
-    def activity_row(self, hs_type: str, record: dict, links: dict[str, str | None]) -> dict:
+    def activity_row(self, hs_type: str, record: dict, links: abc.Mapping[str, str | None]) -> dict:
         p = record.get("properties") or {}
         status = ACTIVITY_STATUS.get(hs_type)
         return {

@@ -138,8 +138,8 @@ class SearchStream:
                 self._seen_at_lo = {str(r["id"]) for r in records if self._value(r) == last}
         for record in fresh:
             value = self._value(record)
-            if value is not None:
-                when = parse_time(value)
+            when = parse_time(value) if value is not None else None
+            if when is not None:
                 if self.max_seen is None or when > self.max_seen:
                     self.max_seen = when
         return fresh

@@ -94,7 +94,7 @@ class HubSpotSettings(BaseModel):
 
     # ---- what to read ----------------------------------------------------------------------
     activity_types: list[Literal["calls", "meetings", "emails", "tasks", "notes"]] = Field(
-        default_factory=lambda: list(ACTIVITY_TYPES),
+        default_factory=lambda: list(ACTIVITY_TYPES),  # type: ignore[arg-type]
         description="HubSpot engagement objects mirrored as activities.",
     )
     lifecycle_stages: list[str] = Field(
@@ -123,7 +123,7 @@ class HubSpotSettings(BaseModel):
         "contact-to-company association instead (one more call a page).",
     )
     owner_history_objects: list[Literal["account", "contact", "opportunity"]] = Field(
-        default_factory=lambda: list(HUBSPOT_OBJECTS),
+        default_factory=lambda: list(HUBSPOT_OBJECTS),  # type: ignore[arg-type]
         description="Objects whose owner history (`hubspot_owner_id` with history) fills "
         "ownership_changes.",
     )

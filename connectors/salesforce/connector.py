@@ -38,7 +38,7 @@ from roe_cli.shared.vocab import Source
 from ..base import OwnerChange, Page, WriteResult
 from . import mapping
 from .client import Credentials, SalesforceClient
-from .factory import COLLECTION_LIMIT
+from .mapping import COLLECTION_LIMIT
 from .settings import SalesforceSettings
 
 log = logging.getLogger(__name__)

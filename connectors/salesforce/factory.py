@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from roe_cli.shared.vocab import Source
 
 from ..base import ConnectorFactory, MirrorPort
+from .mapping import COLLECTION_LIMIT
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -16,7 +17,6 @@ if TYPE_CHECKING:
     from .connector import SalesforceConnector
     from .settings import SalesforceSettings
 
-COLLECTION_LIMIT = 200  # records per sObject Collections call, Salesforce's maximum
 
 
 def settings_model() -> type[SalesforceSettings]:

@@ -10,13 +10,15 @@ CSV's flat shape and the converters below accept both.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from roe_cli.shared.domains import email_domain, normalize_domain
 
 from .settings import SalesforceSettings
+
+COLLECTION_LIMIT = 200  # records per sObject Collections call, Salesforce's maximum
 
 # Mirror object types roe can reassign, and the sObjects behind them.
 SOBJECT_BY_TYPE = {"account": "Account", "contact": "Contact", "opportunity": "Opportunity"}
@@ -64,6 +66,11 @@ def number(value) -> float | None:
     if value is None or value == "":
         return None
     return float(value)
+
+
+def latest(values: Iterable[datetime | None]) -> datetime | None:
+    """The latest of ``values`` that is known; None when none is."""
+    return max((v for v in values if v is not None), default=None)
 
 
 def timestamp(value) -> datetime | None:
@@ -181,7 +188,7 @@ def _account(settings: SalesforceSettings) -> SObjectQuery:
             "annual_revenue": number(r.get("AnnualRevenue")),
             "industry": text(r.get("Industry")),
             "lifecycle_stage": text(r.get(stage)),
-            "stage_changed_at": max((timestamp(h.get("CreatedDate")) for h in history), default=None),
+            "stage_changed_at": latest(timestamp(h.get("CreatedDate")) for h in history),
             "created_at": timestamp(r.get("CreatedDate")),
             "updated_at": timestamp(r.get("LastModifiedDate") or r.get("SystemModstamp")),
             "deleted": boolean(r.get("IsDeleted")),

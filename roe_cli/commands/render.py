@@ -221,7 +221,7 @@ def print_findings_table(items: list[dict[str, Any]], total: int, run_id: int) -
 
 def plan_totals(plan: Plan) -> tuple[Counter[str], Counter[str]]:
     """Counts of changes by object type and by new owner (e-mail, else id)."""
-    by_object = Counter(c.object_type for c in plan.changes)
+    by_object = Counter(str(c.object_type) for c in plan.changes)
     by_owner = Counter(c.new_email or c.new for c in plan.changes)
     return by_object, by_owner
 

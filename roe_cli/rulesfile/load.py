@@ -180,8 +180,8 @@ class _Loader:
             territories=tuple(territories),
             rules=rules,
             exceptions=tuple(exceptions),
-            salesforce=connectors.get("salesforce"),
-            hubspot=connectors.get("hubspot"),
+            salesforce=connectors.get(Source.SALESFORCE),
+            hubspot=connectors.get(Source.HUBSPOT),
             warnings=tuple(self.warnings),
             key_lines=self.lines,
         )
