@@ -8,7 +8,6 @@ import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from .settings import sqlite_path
+from .shared.clock import utc_text
 from .shared.errors import ConfigError, LockedError, redact
 
 if TYPE_CHECKING:
@@ -179,7 +179,7 @@ def run_lock(engine: Engine, command: str) -> Iterator[None]:
                         "command": command,
                         "pid": os.getpid(),
                         "host": socket.gethostname(),
-                        "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                        "since": utc_text(),
                     }
                 )
             )

@@ -25,7 +25,7 @@ from roe_cli.rulesfile import (
 from roe_cli.shared.errors import EXIT_USAGE, ConfigError, UsageError
 
 from .conftest import RULES
-from .support.h2_rules import (
+from .support.rules import (
     MISTAKES,
     ROSTER_EMAILS,
     SHIPPED,

@@ -11,7 +11,7 @@ import pytest
 from roe_cli.rules import REGISTRY
 
 from .conftest import RULES
-from .support.h2_rules import MISTAKES, SHIPPED, edited, line_of
+from .support.rules import MISTAKES, SHIPPED, edited, line_of
 
 
 def flat(text: str) -> str:

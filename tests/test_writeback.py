@@ -29,7 +29,7 @@ from roe_cli.models import plans as plans_table
 from roe_cli.shared.errors import CrmError
 from roe_cli.shared.text import excel_safe
 from roe_cli.sources import make_connector
-from tests.support.h3_writeback import (
+from tests.support.writeback import (
     ANA,
     BEN,
     CLEO,

@@ -22,7 +22,7 @@ from roe_cli.models import accounts, owners
 from tests.conftest import RULES
 from tests.emulators.hubspot import FAST_SETTINGS_TOML, hs_emulator  # noqa: F401
 from tests.emulators.salesforce import start_emulator
-from tests.support.h3_writeback import Killed, read_results
+from tests.support.writeback import Killed, read_results
 
 AS_OF = datetime(2026, 11, 1)
 SF_TYPES = {"account": "Account", "contact": "Contact", "opportunity": "Opportunity"}

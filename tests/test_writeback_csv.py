@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from roe_cli import plans
-from tests.support.h3_writeback import ANA, BEN, CLEO, DAN, make_org, snapshot
+from tests.support.writeback import ANA, BEN, CLEO, DAN, make_org, snapshot
 
 HEADER = "object_type,object_id,new_owner\n"
 

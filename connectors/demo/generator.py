@@ -18,7 +18,9 @@ Same ``(accounts, seed, as_of)``, same org: each chunk draws from its own seeded
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
+
+from roe_cli.shared.clock import utcnow
 
 from .builder import DAY, Chunk, build_chunk
 from .roster import PEOPLE
@@ -31,7 +33,7 @@ CHUNK = 1000
 
 def default_as_of() -> datetime:
     """Today at 00:00 UTC, as naive UTC: the generator's "now" unless told otherwise."""
-    today = datetime.now(UTC).date()
+    today = utcnow().date()
     return datetime(today.year, today.month, today.day)
 
 

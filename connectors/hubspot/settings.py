@@ -16,7 +16,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-HUBSPOT_OBJECTS = ("account", "contact", "opportunity")
+from roe_cli.shared.vocab import OBJECT_TYPES
+
+HUBSPOT_OBJECTS = OBJECT_TYPES  # the objects whose owner roe reads and writes
 ACTIVITY_TYPES = ("calls", "meetings", "emails", "tasks", "notes")
 DEFAULT_LIFECYCLE_STAGES = [
     "subscriber",

@@ -25,15 +25,15 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..shared.clock import utc_text
 from ..shared.errors import UsageError
+from ..shared.files import atomic_path
 from ..shared.text import excel_safe
 
 if TYPE_CHECKING:
@@ -96,10 +96,6 @@ def format_for(path: str | Path, fmt: str | None) -> str:
 # Writers
 
 
-def _iso(value: datetime) -> str:
-    return value.isoformat(timespec="seconds") + "Z"
-
-
 def _text(value: Any, kind: str) -> str | None:
     """A value as text for CSV and XLSX (None stays None)."""
     if value is None:
@@ -107,7 +103,7 @@ def _text(value: Any, kind: str) -> str | None:
     if kind == "json":
         return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
     if kind == "datetime" and isinstance(value, datetime):
-        return _iso(value)
+        return utc_text(value)
     if kind == "bool":
         return "true" if value else "false"
     if isinstance(value, date):
@@ -119,7 +115,7 @@ def _json_value(value: Any, kind: str) -> Any:
     if value is None:
         return None
     if kind == "datetime" and isinstance(value, datetime):
-        return _iso(value)
+        return utc_text(value)
     if isinstance(value, date):
         return value.isoformat()
     if kind == "json" and isinstance(value, str):
@@ -307,14 +303,6 @@ def _write_parquet(path: Path, columns: list[Column], batches: Batches, on_batch
     return n
 
 
-def _target_mode(path: Path) -> int:
-    if path.exists():
-        return path.stat().st_mode & 0o777
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def write_rows(
     path: str | Path,
     fmt: str,
@@ -340,39 +328,24 @@ def write_rows(
     if not folder.is_dir():
         raise UsageError(f"The folder {folder} does not exist.", "Create it first or write elsewhere.")
     advance: OnBatch = on_batch or (lambda n: None)
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise UsageError(f"Cannot write to {folder}: {exc.strerror}.", "Choose a writable folder.") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
     batches = _batches(rows)
     try:
-        if fmt == "csv":
-            n = _write_csv(tmp, columns, batches, advance)
-        elif fmt in ("json", "jsonl"):
-            n = _write_json(tmp, columns, batches, advance, lines=fmt == "jsonl")
-        elif fmt == "xlsx":
-            n = _write_xlsx(tmp, columns, batches, advance, sheet)
-        elif fmt == "parquet":
-            n = _write_parquet(tmp, columns, batches, advance)
-        else:
-            raise UsageError(f"Unknown export format {fmt!r}.", f"Use one of {', '.join(FORMATS)}.")
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, _target_mode(target))
-        os.replace(tmp, target)
+        with atomic_path(target) as tmp:
+            if fmt == "csv":
+                n = _write_csv(tmp, columns, batches, advance)
+            elif fmt in ("json", "jsonl"):
+                n = _write_json(tmp, columns, batches, advance, lines=fmt == "jsonl")
+            elif fmt == "xlsx":
+                n = _write_xlsx(tmp, columns, batches, advance, sheet)
+            elif fmt == "parquet":
+                n = _write_parquet(tmp, columns, batches, advance)
+            else:
+                raise UsageError(f"Unknown export format {fmt!r}.",
+                                 f"Use one of {', '.join(FORMATS)}.")
     except OSError as exc:  # a full disk, a lost mount, no permission
-        tmp.unlink(missing_ok=True)
         raise UsageError(
             f"Could not write {target}: {exc.strerror or exc}.",
             f"Check the free space and permissions of {folder}; {target.name} was left as it was.",
         ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return ExportResult(path=target, format=fmt, rows=n)
 

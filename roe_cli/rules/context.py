@@ -53,6 +53,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement
 
 from ..models import accounts, activities, contacts, opportunities, owners
+from ..shared.vocab import OBJECT_TYPES
 from .base import finding_columns
 
 if TYPE_CHECKING:
@@ -248,7 +249,7 @@ class RuleContext:
         account more than one way is kept in its first branch only, so the three counts add up to
         the number of distinct activities."""
         branches: list[tuple[list[FromClause], list[Col]]] = []
-        for path in ("account", "contact", "opportunity"):
+        for path in OBJECT_TYPES:
             act = activities.alias(f"act_{path}")
             conds: list[Col] = [act.c.source == source_col, act.c.deleted.is_(False)]
             if owner_col is not None:
