@@ -10,15 +10,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..shared.vocab import ExportFormat, Period
 from . import options, render
 from .options import (
     DEFAULT_STATUS,
-    ExportFormat,
     ExportFormatOpt,
     NewOpt,
     OutputOpt,
     OwnerOpt,
-    Period,
     RuleOpt,
     RunsBy,
     SeverityOpt,
@@ -84,7 +83,7 @@ def export_kpi_command(
     ctx: typer.Context,
     output: OutputOpt,
     fmt: ExportFormatOpt = None,
-    period: Annotated[Period, typer.Option("--period", help="Roll activities up by ISO week, month or quarter.")] = Period.week,
+    period: Annotated[Period, typer.Option("--period", help="Roll activities up by ISO week, month or quarter.")] = Period.WEEK,
     since: Annotated[str | None, typer.Option("--since", help="First day to count (YYYY-MM-DD, UTC).")] = None,
     until: Annotated[str | None, typer.Option("--until", help="Last day to count, inclusive (YYYY-MM-DD, UTC).")] = None,
     source: SourceOpt = None,

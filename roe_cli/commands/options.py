@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..shared.vocab import ExportFormat, Severity
 from ..workspace import Workspace
 from . import render
 
@@ -24,31 +25,11 @@ class Format(StrEnum):
     json = "json"
 
 
-class Severity(StrEnum):
-    low = "low"
-    medium = "medium"
-    high = "high"
-
-
 class FailOn(StrEnum):
     low = "low"
     medium = "medium"
     high = "high"
     never = "never"
-
-
-class ExportFormat(StrEnum):
-    csv = "csv"
-    xlsx = "xlsx"
-    parquet = "parquet"
-    json = "json"
-    jsonl = "jsonl"
-
-
-class Period(StrEnum):
-    week = "week"
-    month = "month"
-    quarter = "quarter"
 
 
 class RunsBy(StrEnum):

@@ -17,13 +17,13 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ..models import activities, owners
 from ..shared.errors import UsageError
+from ..shared.vocab import PERIODS
 from .writers import Column, ExportResult, write_rows
 
 if TYPE_CHECKING:
     from ..rulesfile import RulesConfig
 
 ACTIVITY_KINDS = ("call", "meeting", "email", "task", "note", "event")
-PERIODS = ("week", "month", "quarter")
 
 
 def period_start_of(day: date, period: str) -> date:

@@ -35,13 +35,14 @@ from ..shared.clock import utc_text
 from ..shared.errors import UsageError
 from ..shared.files import atomic_path
 from ..shared.text import excel_safe
+from ..shared.vocab import EXPORT_FORMATS
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from openpyxl import Workbook
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-FORMATS = ("csv", "xlsx", "parquet", "json", "jsonl")
+FORMATS = EXPORT_FORMATS
 EXTENSIONS = {
     ".csv": "csv",
     ".xlsx": "xlsx",

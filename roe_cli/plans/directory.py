@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -17,9 +18,20 @@ from sqlalchemy.engine import Connection
 from ..models import OWNED_TABLES, accounts, contacts, opportunities, owners
 from ..shared.errors import UsageError
 from ..shared.vocab import SOURCES, ObjectType, Source
+from .model import Change
 
 _CHUNK = 500
 _SF_SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def change_to(object_type: str, object_id: str, record: Record, owner: Owner,
+              directory: Directory, why: dict[str, Any]) -> Change:
+    """The change that hands ``record`` (as the mirror holds it now) to ``owner``."""
+    return Change(
+        object_type=ObjectType(object_type), object_id=object_id, object_name=record.name,
+        expected=record.owner_id, expected_email=directory.email(record.owner_id),
+        new=owner.id, new_email=owner.email, why=why,
+    )
 
 
 def normalize_id(source: str, value: str) -> str:

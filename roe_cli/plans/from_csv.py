@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from ..shared.vocab import OBJECT_TYPES, ObjectType
+from ..shared.vocab import OBJECT_TYPES
 from .csvinput import (
     CSV_COLUMNS,
     EXCEL_NUMBER,
@@ -24,7 +24,7 @@ from .csvinput import (
     header_problems,
     read_csv_rows,
 )
-from .directory import Directory, load_records, normalize_id, pick_source
+from .directory import Directory, change_to, load_records, normalize_id, pick_source
 from .model import BuildResult, Change, Plan
 
 CSV_TODO = ("Fix the file and run the command again. Columns: object_type (account, contact, "
@@ -97,11 +97,8 @@ def build_from_csv(engine: Engine, path: str | Path, *, source: str | None = Non
         if record.owner_id == owner.id:
             unchanged += 1
             continue
-        changes.append(Change(
-            object_type=ObjectType(object_type), object_id=object_id, object_name=record.name,
-            expected=record.owner_id, expected_email=directory.email(record.owner_id),
-            new=owner.id, new_email=owner.email, why={"kind": "csv", "row": number},
-        ))
+        changes.append(change_to(object_type, object_id, record, owner, directory,
+                                 {"kind": "csv", "row": number}))
     if problems:
         raise PlanInputError(f"{path.name} has {count(problems, 'problem')}; nothing was planned:",
                              by_row(problems), CSV_TODO)

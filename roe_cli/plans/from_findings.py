@@ -16,8 +16,8 @@ from sqlalchemy.engine import Engine
 from ..models import findings
 from ..rules import REGISTRY, rule_codes
 from ..shared.errors import UsageError
-from ..shared.vocab import OBJECT_TYPES, FindingStatus, ObjectType
-from .directory import Directory, load_records, pick_source
+from ..shared.vocab import OBJECT_TYPES, FindingStatus
+from .directory import Directory, change_to, load_records, pick_source
 from .model import BuildResult, Change, Plan
 
 
@@ -68,11 +68,9 @@ def build_from_findings(engine: Engine, rules: Sequence[str], *, source: str | N
         if record.owner_id == owner.id:
             unchanged += 1
             continue
-        changes.append(Change(
-            object_type=ObjectType(object_type), object_id=object_id, object_name=record.name,
-            expected=record.owner_id, expected_email=directory.email(record.owner_id),
-            new=owner.id, new_email=owner.email,
-            why={"kind": "finding", "findings": [{"id": f.id, "rule": f.rule} for f in flagged]},
+        changes.append(change_to(
+            object_type, object_id, record, owner, directory,
+            {"kind": "finding", "findings": [{"id": f.id, "rule": f.rule} for f in flagged]},
         ))
     plan = Plan.build(source, {"kind": "findings", "rules": codes}, changes, created_by)
     return BuildResult(plan, unchanged, skipped)

@@ -66,8 +66,26 @@ class ApplyStatus(StrEnum):
     FAILED = "failed"
 
 
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+    PARQUET = "parquet"
+    JSON = "json"
+    JSONL = "jsonl"
+
+
+class Period(StrEnum):
+    """The periods activity and leading indicators roll up to."""
+
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+
+
 FINAL_APPLY_STATUSES = (ApplyStatus.APPLIED, ApplyStatus.DRIFTED, ApplyStatus.FAILED)
 
 SOURCES: tuple[str, ...] = tuple(Source)
 OBJECT_TYPES: tuple[str, ...] = tuple(ObjectType)
 SYNC_OBJECTS: tuple[str, ...] = tuple(SyncObject)
+EXPORT_FORMATS: tuple[str, ...] = tuple(ExportFormat)
+PERIODS: tuple[str, ...] = tuple(Period)
