@@ -10,12 +10,13 @@ their exit code here, in one place.
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any
 
 import typer
 from typer.core import TyperGroup
 
-from .commands import render
+from .commands import render, runlog
 from .commands.audit_cmd import audit
 from .commands.db_cmd import db_app
 from .commands.demo_cmd import demo
@@ -26,19 +27,69 @@ from .commands.rules_cmd import rules
 from .commands.sync_cmd import sync
 from .commands.waive_cmd import waive_command
 from .commands.writeback_cmd import apply, approve, reassign, revert
-from .shared.errors import RoeError
+from .settings import database_url, rules_path
+from .shared.errors import EXIT_INTERNAL, EXIT_OK, RoeError
 
 
 class _RoeGroup(TyperGroup):
-    """Turns roe's expected errors into a two-line message and their exit code, no traceback."""
+    """Logs every run (start, outcome, exit code, time taken, errors) and turns roe's expected
+    errors into a two-line message and their exit code; an unexpected error becomes one short
+    paragraph (its traceback goes to the log), exit code 70."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        ctx.meta["roe.argv"] = list(args)
+        rest = super().parse_args(ctx, args)  # the command's own arguments, after its name
+        ctx.meta["roe.command"] = self._command_name(args[max(len(args) - len(rest) - 1, 0):])
+        return rest
+
+    def _command_name(self, rest: list[str]) -> str:
+        """``export findings`` from ``["export", "findings", "-o", "f.csv"]``."""
+        names: list[str] = []
+        commands: dict[str, Any] = self.commands
+        for token in rest:
+            if token not in commands:
+                break
+            names.append(token)
+            commands = getattr(commands[token], "commands", None) or {}
+        return " ".join(names) or "(no command)"
 
     # typer declares the parameter as its vendored click's Context; typer.Context is the public name.
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
+        started = time.monotonic()
+        command = str(ctx.meta.get("roe.command", "(no command)"))
+        verbose = bool(ctx.params.get("verbose"))
+        code = EXIT_OK
         try:
+            render.setup_logging(verbose, ctx.params.get("log_file"))
+            runlog.log.info("start: %s (mirror %s, rules %s)",
+                            runlog.command_line(ctx.meta.get("roe.argv", [])),
+                            runlog.hide_url_passwords(database_url(ctx.params.get("db"))),
+                            rules_path(ctx.params.get("rules")))
             return super().invoke(ctx)
         except RoeError as exc:
+            code = exc.exit_code
+            runlog.log.error("%s (exit %d): %s", type(exc).__name__, code,
+                             " ".join(filter(None, (exc.what, exc.todo))))
             render.print_error(exc)
-            ctx.exit(exc.exit_code)
+            ctx.exit(code)
+        except typer.Exit as exc:
+            code = exc.exit_code
+            raise
+        except typer.TyperException as exc:  # a bad option or argument of the command
+            code = exc.exit_code
+            runlog.log.error("usage: %s", exc.format_message())
+            raise
+        except (KeyboardInterrupt, typer.Abort):
+            code = 130
+            runlog.log.warning("interrupted (Ctrl-C)")
+            raise
+        except Exception as exc:  # noqa: BLE001 - a bug: one paragraph, the traceback in the log
+            code = EXIT_INTERNAL
+            runlog.internal_error(exc, command, verbose=verbose)
+            ctx.exit(code)
+        finally:
+            runlog.log.info("end: roe %s: exit %d (%s) after %.2fs", command, code,
+                            runlog.meaning(code), time.monotonic() - started)
 
 
 app = typer.Typer(

@@ -9,11 +9,17 @@ and nothing more. Invariants:
 - Every write to the mirror happens under the run lock; a connector is always closed, even when
   the run fails.
 - No typer, no rich: progress is reported through plain callbacks (:data:`Progress`).
+- Each run logs what it did (counts, time taken) on ``roe.<area>``; the CLI logs each command's
+  start, outcome and exit code on ``roe.run``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import getpass
+import logging
+import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -35,6 +41,22 @@ if TYPE_CHECKING:
     from .rulesfile import RulesConfig
     from .sync import SyncReport
 
+def _log(area: str) -> logging.Logger:
+    return logging.getLogger(f"roe.{area}")
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name is fine
+        return "unknown"
+
+
+def _counts(counts: Any) -> str:
+    """``applied=3 drifted=1`` from a mapping of counts."""
+    return " ".join(f"{k}={v}" for k, v in counts.items()) or "none"
+
+
 Advance = Callable[[int], None]
 # ``progress(description, total)`` is a context manager yielding ``advance(n)``.
 Progress = Callable[[str, "int | None"], contextlib.AbstractContextManager[Advance]]
@@ -48,6 +70,12 @@ def ignore_advance(n: int = 1) -> None:
 def no_progress(description: str, total: int | None) -> Iterator[Advance]:
     """The :data:`Progress` that reports nothing (cron, CI, tests)."""
     yield ignore_advance
+
+
+def _logged_export(what: str, result: ExportResult) -> ExportResult:
+    _log("export").info("export %s: %d row(s) to %s (%s)", what, result.rows, result.path,
+                        result.format)
+    return result
 
 
 class Workspace:
@@ -166,11 +194,20 @@ class Workspace:
         """Pull ``source`` into the mirror: the report and the org's API usage text, if any."""
         from .sync import sync as run_sync
 
+        started = time.monotonic()
         engine = self.engine
         with self.connector(source) as connector:
             with self.lock(f"sync {source}"), progress(f"Syncing {source}", None) as advance:
                 report = run_sync(engine, connector, full=full,
                                   on_page=lambda _object, n: advance(n))
+        log = _log("sync")
+        for obj in report.objects.values():
+            log.info("sync %s %s: read=%d inserted=%d updated=%d deleted=%d owner_changes=%d",
+                     source, obj.object_type, obj.read, obj.inserted, obj.updated, obj.deleted,
+                     obj.owner_changes)
+        log.info("sync %s (%s) done in %.2fs: %d API call(s)%s", source,
+                 "full" if full else "incremental", time.monotonic() - started, report.api_calls,
+                 f"; {report.api_usage}" if report.api_usage else "")
         return report, report.api_usage or None
 
     def audit(self, as_of: datetime | None = None,
@@ -181,16 +218,31 @@ class Workspace:
         config = self.config()
         engine = self.engine
         with self.lock("audit"):
-            return run_audit(engine, config, as_of, list(codes) if codes is not None else None)
+            result = run_audit(engine, config, as_of, list(codes) if codes is not None else None)
+        log = _log("audit")
+        for code, r in result.rules.items():
+            log.info("audit rule %s (%s): open=%d waived=%d new=%d reopened=%d resolved=%d "
+                     "in %.2fs", code, r.severity, r.open, r.waived, r.new, r.reopened,
+                     r.resolved, r.seconds)
+        summary = result.summary()
+        log.info("audit run %d as of %s done in %.2fs: open=%d (%s) waived=%d new=%d "
+                 "reopened=%d resolved=%d", result.run_id, result.as_of.isoformat(),
+                 result.seconds, summary["open"], _counts(summary["open_by_severity"]),
+                 summary["waived"], summary["new"], summary["reopened"], summary["resolved"])
+        return result
 
     def load_demo(self, accounts: int, seed: int, as_of: datetime | None = None,
                   progress: Progress = no_progress) -> dict[str, int]:
         """Replace the demo org in the mirror; the counts of what was written."""
         from .demo import load_demo_org
 
+        started = time.monotonic()
         engine = self.engine
         with self.lock("demo"), progress("Generating the demo org", accounts) as advance:
-            return load_demo_org(engine, accounts, seed, as_of, on_chunk=advance)
+            counts = load_demo_org(engine, accounts, seed, as_of, on_chunk=advance)
+        _log("demo").info("demo org (%d accounts, seed %d) written in %.2fs: %s", accounts, seed,
+                          time.monotonic() - started, _counts(counts))
+        return counts
 
     def waive(self, finding_id: int, reason: str, by: str, until: date | None) -> dict[str, Any]:
         """Waive a finding until ``until`` (inclusive; None: no end)."""
@@ -198,7 +250,10 @@ class Workspace:
 
         engine = self.engine
         with self.lock("waive"):
-            return waive(engine, finding_id, reason, by, until)
+            waiver = waive(engine, finding_id, reason, by, until)
+        _log("waive").info("finding %d waived by %s until %s: %s", finding_id, by,
+                           until or "no end", reason)
+        return waiver
 
     def require_run(self) -> int:
         """The latest finished audit run's id, or a usage error saying to run one."""
@@ -239,6 +294,7 @@ class Workspace:
             if limit and len(shown) >= limit:
                 break
             shown.append(item)
+        _log("findings").info("findings of run %d: %d match, %d shown", run_id, total, len(shown))
         return run_id, shown, total
 
     def export_findings(self, flt: FindingFilter, output: Path, kind: str, *,
@@ -251,7 +307,8 @@ class Workspace:
         self.require_run()
         total = count_findings(self.engine, flt) if count_first else None
         with progress(f"Exporting findings to {output.name}", total) as advance:
-            return export_findings(self.engine, flt, output, kind, on_batch=advance)
+            return _logged_export("findings", export_findings(self.engine, flt, output, kind,
+                                                              on_batch=advance))
 
     def export_kpi(self, output: Path, kind: str, *, period: str, since: date | None,
                    until: date | None, source: str | None) -> ExportResult:
@@ -259,15 +316,16 @@ class Workspace:
         from .export import export_kpi
 
         engine = self.engine
-        return export_kpi(engine, output, kind, config=self.config_if_present(), period=period,
-                          since=since, until=until, source=source)
+        return _logged_export("kpi", export_kpi(engine, output, kind,
+                                                config=self.config_if_present(), period=period,
+                                                since=since, until=until, source=source))
 
     def export_runs(self, output: Path, kind: str, by: str) -> ExportResult:
         """Write the findings trend, one row per run and rule (or owner)."""
         from .export import export_runs
 
         self.require_run()
-        return export_runs(self.engine, output, kind, by)
+        return _logged_export("runs", export_runs(self.engine, output, kind, by))
 
     # -- write-back ----------------------------------------------------------------------------
 
@@ -281,6 +339,12 @@ class Workspace:
         previous = plan.approval
         plan = approve_plan(self.engine, plan, by, note)
         save_plan(plan, plan_file)
+        approval = plan.approval
+        _log("approve").info(
+            "plan %s (%s, %s, %d change(s), built by %s) approved by %s at %s%s%s",
+            plan.hash, plan_file, plan.source, len(plan.changes), plan.created_by or "unknown", by,
+            approval.at if approval else "?", f"; note: {note}" if note else "",
+            f"; replaces the approval by {previous.by} at {previous.at}" if previous else "")
         return plan, previous
 
     def apply(self, plan_file: Path, results: Path | None = None,
@@ -296,17 +360,43 @@ class Workspace:
         if not results_path.parent.exists():
             raise UsageError(f"The folder {results_path.parent} does not exist.",
                              "Create it, or give --results a path in an existing folder.")
+        log = _log("apply")
+        started = time.monotonic()
+        approval = plan.approval
+        log.info("apply of plan %s (%s, %s, %d change(s), approved by %s at %s) started by %s",
+                 plan.hash, plan_file, plan.source, len(plan.changes),
+                 approval.by if approval else "nobody", approval.at if approval else "-",
+                 _os_user())
         with self.connector(plan.source) as connector:
             with self.lock(f"apply {plan_file.name}"), \
                     progress(f"Applying {len(plan.changes):,} changes", len(plan.changes)) \
                     as advance:
                 report = apply_plan(engine, plan, connector, on_progress=advance)
         write_results(report, results_path)
+        log.info("apply of plan %s done in %.2fs: %s; sent=%d settled_earlier=%d "
+                 "read_calls=%d write_calls=%d; results in %s%s", plan.hash,
+                 time.monotonic() - started, _counts(report.counts()), report.sent,
+                 report.earlier, report.read_calls, report.write_calls, results_path,
+                 f"; stopped by a CRM error: {report.crm_error.what}" if report.crm_error else "")
         return report, results_path
 
     def plan(self, builder: Callable[..., BuildResult], *args: Any,
              progress: Progress = no_progress, **kwargs: Any) -> BuildResult:
         """Build a plan with one of :mod:`roe_cli.plans`' builders, on this mirror."""
         engine = self.engine
+        started = time.monotonic()
         with progress("Planning", None):
-            return builder(engine, *args, **kwargs)
+            result = builder(engine, *args, **kwargs)
+        plan = result.plan
+        kind = plan.origin.get("kind", builder.__name__)
+        extra = ""
+        if kind == "revert":
+            extra = (f" reverting the apply of plan(s) {', '.join(plan.origin.get('plans', []))}"
+                     f" from {plan.origin.get('results')}")
+        _log("revert" if kind == "revert" else "plan").info(
+            "%s plan %s built by %s at %s%s in %.2fs: %d change(s) (%s), %d unchanged, "
+            "%d left out", kind, plan.hash, plan.created_by or "unknown", plan.created_at, extra,
+            time.monotonic() - started, len(plan.changes),
+            _counts(Counter(c.object_type for c in plan.changes)), result.unchanged,
+            len(result.skipped))
+        return result

@@ -132,8 +132,8 @@ def global_options(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
 ) -> None:
-    """Options that every command takes, before the command name."""
-    render.setup_logging(verbose, log_file)
+    """Options that every command takes, before the command name (the log is set up from
+    ``--log-file`` and ``-v`` by the app itself, before this runs)."""
     render.set_widths()
     ctx.obj = Workspace(db=db, rules=rules)
 

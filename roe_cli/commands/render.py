@@ -57,17 +57,42 @@ class _RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class _QuietRunRecords(logging.Filter):
+    """Keeps the run's own records (``roe.run``: start, outcome, errors already printed) off
+    stderr unless -v: the error printer has said it once."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith("roe.run")
+
+
 def setup_logging(verbose: bool, log_file: str | None) -> None:
-    """Warnings to stderr (info with -v); everything at info level to ``--log-file`` if given."""
+    """Warnings to stderr (info with -v); everything at info level to ``--log-file`` if given.
+
+    The log file is appended to, created readable by its owner only (it names people and
+    deals). A log file that cannot be opened is a usage error, before the command runs.
+    """
+    from ..shared.errors import UsageError
+
     root = logging.getLogger()
-    root.handlers.clear()
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+        if isinstance(old, logging.FileHandler):
+            old.close()
     root.setLevel(logging.INFO if (verbose or log_file) else logging.WARNING)
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setLevel(logging.INFO if verbose else logging.WARNING)
     stderr.setFormatter(_RedactingFormatter("roe: %(levelname)s %(message)s"))
+    if not verbose:
+        stderr.addFilter(_QuietRunRecords())
     root.addHandler(stderr)
     if log_file:
-        handler = logging.FileHandler(log_file, encoding="utf-8")
+        try:
+            os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+            handler = logging.FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"Cannot open the log file {log_file}: {exc.strerror or exc}.",
+                             "Give --log-file (or ROE_LOG) a file in an existing folder you "
+                             "can write to.") from exc
         handler.setFormatter(
             _RedactingFormatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
         )

@@ -1,7 +1,7 @@
 """Errors that roe expects, each with what went wrong, what to do, and the exit code it means.
 
-The CLI prints these without a traceback. Anything else is a bug and shows one (without locals,
-so no token can leak through a frame).
+The CLI prints these without a traceback. Anything else is a bug: a short paragraph that names
+the log file holding its traceback, and exit code 70.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ EXIT_FINDINGS = 1  # findings at or above --fail-on; for apply, records that fai
 EXIT_USAGE = 2  # a usage or configuration error
 EXIT_CRM = 3  # the CRM could not be reached or refused us
 EXIT_LOCKED = 4  # another roe run holds the mirror
+EXIT_INTERNAL = 70  # a bug in roe (EX_SOFTWARE): one paragraph on stderr, the traceback in the log
 
 
 class RoeError(Exception):
