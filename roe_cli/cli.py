@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import typer
@@ -45,7 +46,7 @@ class _RoeGroup(TyperGroup):
     def _command_name(self, rest: list[str]) -> str:
         """``export findings`` from ``["export", "findings", "-o", "f.csv"]``."""
         names: list[str] = []
-        commands: dict[str, Any] = self.commands
+        commands: Mapping[str, Any] = self.commands
         for token in rest:
             if token not in commands:
                 break
@@ -58,14 +59,16 @@ class _RoeGroup(TyperGroup):
         started = time.monotonic()
         command = str(ctx.meta.get("roe.command", "(no command)"))
         verbose = bool(ctx.params.get("verbose"))
-        code = EXIT_OK
+        code: int | None = None  # None: stopped by something that is not an exit (a kill)
         try:
             render.setup_logging(verbose, ctx.params.get("log_file"))
             runlog.log.info("start: %s (mirror %s, rules %s)",
                             runlog.command_line(ctx.meta.get("roe.argv", [])),
                             runlog.hide_url_passwords(database_url(ctx.params.get("db"))),
                             rules_path(ctx.params.get("rules")))
-            return super().invoke(ctx)
+            result = super().invoke(ctx)
+            code = EXIT_OK
+            return result
         except RoeError as exc:
             code = exc.exit_code
             runlog.log.error("%s (exit %d): %s", type(exc).__name__, code,
@@ -79,6 +82,9 @@ class _RoeGroup(TyperGroup):
             code = exc.exit_code
             runlog.log.error("usage: %s", exc.format_message())
             raise
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else 1)
+            raise
         except (KeyboardInterrupt, typer.Abort):
             code = 130
             runlog.log.warning("interrupted (Ctrl-C)")
@@ -88,8 +94,12 @@ class _RoeGroup(TyperGroup):
             runlog.internal_error(exc, command, verbose=verbose)
             ctx.exit(code)
         finally:
-            runlog.log.info("end: roe %s: exit %d (%s) after %.2fs", command, code,
-                            runlog.meaning(code), time.monotonic() - started)
+            elapsed = time.monotonic() - started
+            if code is None:
+                runlog.log.error("end: roe %s: stopped after %.2fs", command, elapsed)
+            else:
+                runlog.log.info("end: roe %s: exit %d (%s) after %.2fs", command, code,
+                                runlog.meaning(code), elapsed)
 
 
 app = typer.Typer(
