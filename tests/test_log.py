@@ -2,6 +2,8 @@
 
 Every test runs the real CLI on a real SQLite mirror and reads the log file it wrote.
 """
+# The hs_emulator fixture arrives as an argument named like its import:
+# ruff: noqa: F811
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import tempfile
 
 import pytest
 
+from tests.conftest import AS_OF, RULES
+from tests.emulators.hubspot import FAST_SETTINGS_TOML, hs_emulator  # noqa: F401
 from tests.support.writeback import ANA, make_org
 
 PASSWORD = "S3cretPassw0rd"
@@ -216,3 +220,19 @@ def test_verbose_or_roe_debug_shows_the_traceback(org, roe, tmp_path, monkeypatc
     assert result.stderr.count("Traceback (most recent call last)") == 1
     assert "stopped on an internal error" in result.stderr
     assert "abcdefghijklmnopqrstuvwxyz0123" not in result.stderr
+
+
+def test_a_sync_logs_what_it_read_and_wrote_per_object_and_its_api_calls(hs_emulator, roe,
+                                                                          log_path, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES.read_text() + FAST_SETTINGS_TOML)
+    hs_emulator.load_demo(5, seed=1, as_of=AS_OF)
+    result = roe("--log-file", str(log_path), "sync", "--source", "hubspot", rules=rules)
+    assert result.exit_code == 0, result.output
+    companies = len(hs_emulator.live("companies"))
+    assert re.search(rf"roe\.sync: sync hubspot account: read={companies} inserted={companies} ",
+                     one(log_path, r"roe\.sync: sync hubspot account:"))
+    calls = len(hs_emulator.calls())
+    assert re.search(rf"roe\.sync: sync hubspot \(incremental\) done in \d+\.\d\ds: {calls} API "
+                     r"call\(s\)", one(log_path, r"roe\.sync: sync hubspot \(incremental\)"))
+    assert one(log_path, r"end: roe sync: exit 0 \(done\)")
