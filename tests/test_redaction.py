@@ -92,6 +92,7 @@ def test_redaction_keeps_the_crms_words(crm_text):
         ("https://x.my.salesforce.com/?access_token=abc&n=1", "https://x.my.salesforce.com/?access_token=***&n=1"),
         ('{"access_token": "short", "instance_url": "https://x"}', '{"access_token": "***", "instance_url": "https://x"}'),
         ("password=hunter2 host=db", "password=*** host=db"),
+        ("GET /crm/v3/owners?hapikey=abc&limit=1", "GET /crm/v3/owners?hapikey=***&limit=1"),
         ("token: a1b2c3d4e5f6", "token: ***"),
         ("session 00D5e000000AbCdEAZ!AQ0AQH5kz0_7aB1cD2eF3gH4iJ5kL6mN7oP8 gone", "session *** gone"),
         ("pat-na1-00000000-0000-0000-0000-000000000000 refused", "*** refused"),

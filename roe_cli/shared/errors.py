@@ -56,7 +56,7 @@ _TOKEN_SHAPED = r"(?=[^\s\"'&,;}]*[0-9])(?=[^\s\"'&,;}]*[A-Za-z])[A-Za-z0-9._~+/
 # The names a credential goes by in a form, a query string, a header or JSON. Never part of a longer
 # word: the CRM's ``INVALID_SESSION_ID: Session expired`` names an error, not a session id.
 _KEYS = (r"(?<![A-Za-z0-9_])(?:access_token|refresh_token|client_secret|session_id|sessionid|"
-         r"password|passwd|security_token|token)")
+         r"password|passwd|security_token|api_key|apikey|hapikey|token)")
 
 _SECRET_PATTERNS = [
     # A password in a URL (``postgresql://roe:S3cret@host/db``): everything between the user's
