@@ -50,15 +50,18 @@ def create(url: str) -> Engine:
         )
     try:
         engine = create_engine(url, future=True)
-    except (ArgumentError, NoSuchModuleError) as exc:
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        # A ValueError quotes the piece that did not parse, which may be half a password.
+        why = "its port is not a number" if isinstance(exc, ValueError) else redact(str(exc))
         raise ConfigError(
-            f"Cannot use the database URL {redact(url)!r}: {exc}",
+            f"Cannot use the database URL {redact(url)!r}: {why}",
             "Give --db / ROE_DB a file path or an SQLAlchemy URL such as "
-            "postgresql+psycopg://user@host/dbname (install roe[postgres] for PostgreSQL).",
+            "postgresql+psycopg://user@host/dbname (install roe[postgres] for PostgreSQL); "
+            "write an @, : or / in a password as %40, %3A or %2F.",
         ) from None
     except ImportError as exc:
         raise ConfigError(
-            f"The database driver for {redact(url)!r} is not installed ({exc}).",
+            f"The database driver for {redact(url)!r} is not installed ({redact(str(exc))}).",
             "Install it, e.g. `pip install 'roe[postgres]'` for PostgreSQL.",
         ) from None
     if engine.dialect.name == "sqlite":

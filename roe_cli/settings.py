@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .shared.errors import register_url_secrets
+
 DEFAULT_DB = "roe.db"
 DEFAULT_RULES = "rules.toml"
 
@@ -17,6 +19,7 @@ def database_url(value: str | None) -> str:
     """
     value = value or os.environ.get("ROE_DB") or DEFAULT_DB
     if "://" in value:
+        register_url_secrets(value)  # its password never shows in a message or a log
         return value
     return "sqlite:///" + str(Path(value).expanduser().resolve())
 

@@ -138,10 +138,10 @@ def test_check_people_against_the_mirror(roe, tmp_path):
 
 
 def test_check_warns_without_failing(roe, tmp_path):
-    path = write(tmp_path, edited('allowed_roles = ["SDR"]', 'allowed_roles = ["SDRs"]'))
+    path = write(tmp_path, edited("expires = 2099-12-31", "expires = 2020-01-01"))
     result = roe("rules", "--check", rules=path)
     assert result.exit_code == 0, result.output
-    assert "warning:" in result.stderr and "rules.OWN001.allowed_roles[0]" in result.stderr
+    assert "warning:" in result.stderr and "exceptions[0].expires" in result.stderr
 
 
 def test_explain(roe):

@@ -41,7 +41,7 @@ def audit(
     ws = options.workspace(ctx)
     result = ws.audit(when, options.split_codes(rule))
     if fmt is Format.json:
-        typer.echo(json.dumps(ws.audit_document(result), indent=2, ensure_ascii=False))
+        render.print_json_document(json.dumps(ws.audit_document(result), indent=2, ensure_ascii=False))
     else:
         render.print_audit_table(result, fail_on.value)
     if result.failing(fail_on.value):

@@ -48,7 +48,7 @@ def findings_command(
     ws.open()  # the mirror first, then the filters are checked, as always
     flt = options.finding_filter(rule, severity, owner, status, source, new)
     if fmt is Format.json:
-        typer.echo(json.dumps(ws.findings_document(flt), indent=2, ensure_ascii=False))
+        render.print_json_document(json.dumps(ws.findings_document(flt), indent=2, ensure_ascii=False))
         return
     run_id, shown, total = ws.findings(flt, limit)
     render.print_findings_table(shown, total, run_id)

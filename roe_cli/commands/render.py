@@ -2,7 +2,10 @@
 
 Commands compute, then hand their result here. Text that comes from files or the CRM (paths,
 names, e-mails, problems) is printed literally, never as rich markup: ``[teams]`` or ``:100:``
-must not turn into a style tag or an emoji.
+must not turn into a style tag or an emoji. And it is printed visibly: a control character in it
+(ESC, BEL, CR, a bidi override) shows as an escape such as ``\x1b`` (:func:`cell`, :func:`literal`,
+the error printer and the log all pass data through ``shared.text.visible``), so an account
+named ``Evil\x1b[2J`` cannot clear the screen.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..shared.errors import RoeError, redact
+from ..shared.text import visible, visible_json
 from ..workspace import Advance, ignore_advance
 
 if TYPE_CHECKING:
@@ -31,8 +35,16 @@ if TYPE_CHECKING:
     from ..rulesfile import ParamSpec
     from ..sync import SyncReport
 
-console = Console(highlight=False, soft_wrap=True)  # plain lines never wrap mid-path
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+class _VisibleConsole(Console):
+    """A console that shows control characters in any plain string it renders (printed lines,
+    table cells, titles) as escapes; ``Text`` objects are built with :func:`cell`."""
+
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(visible(text, lines=True), **kwargs)
+
+
+console = _VisibleConsole(highlight=False, soft_wrap=True)  # plain lines never wrap mid-path
+err_console = _VisibleConsole(stderr=True, highlight=False, soft_wrap=True)
 
 SEVERITY_COLORS = {"high": "red", "medium": "yellow", "low": "cyan"}
 STATUS_STYLES = {"open": "bold", "waived": "dim", "resolved": "green"}
@@ -53,8 +65,10 @@ def set_widths() -> None:
 
 
 class _RedactingFormatter(logging.Formatter):
+    """Log lines without secrets, and without control characters a terminal (``tail -f``) obeys."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+        return visible(redact(super().format(record)), lines=True)
 
 
 class _QuietRunRecords(logging.Filter):
@@ -112,12 +126,13 @@ def print_error(exc: RoeError) -> None:
     """
     from ..plans import PlanInputError
 
-    err_console.print(Text.assemble(("Error:", "bold red"), " ", exc.what), soft_wrap=True)
+    err_console.print(Text.assemble(("Error:", "bold red"), " ", visible(exc.what, lines=True)),
+                      soft_wrap=True)
     if isinstance(exc, PlanInputError):
         for problem in exc.problems:
-            err_console.print(Text(f"  {problem}"), soft_wrap=True)
+            err_console.print(Text(f"  {visible(problem, lines=True)}"), soft_wrap=True)
     if exc.todo:
-        err_console.print(Text("  " + exc.todo), soft_wrap=True)
+        err_console.print(Text("  " + visible(exc.todo, lines=True)), soft_wrap=True)
 
 
 def interactive() -> bool:
@@ -161,8 +176,20 @@ def progress_bar(description: str, total: int | None) -> Iterator[Advance]:
 
 
 def literal(text: str) -> None:
-    """One line on stdout, exactly as given."""
-    console.print(text, markup=False, highlight=False)
+    """One line on stdout, as given: no markup, control characters shown as escapes."""
+    console.print(visible(text, lines=True), markup=False, highlight=False)
+
+
+def cell(value: object, style: str = "") -> Text:
+    """A table cell for a value from data (a CRM name, an e-mail, an id, a file's text): literal
+    text, control characters shown as escapes."""
+    return Text(visible(value), style=style)
+
+
+def print_json_document(text: str) -> None:
+    """A JSON document on stdout as it is (no pretty colours), safe for a terminal."""
+    sys.stdout.write(visible_json(text) + "\n")
+    sys.stdout.flush()
 
 
 # -- sync and audit ------------------------------------------------------------------------------
@@ -183,7 +210,7 @@ def print_sync_report(report: SyncReport, api_usage: str | None) -> None:
         line += f"; org API usage: {api_usage}"
     console.print(line)
     for note in report.notes:
-        console.print(note)
+        literal(note)
 
 
 def print_audit_table(result: AuditResult, fail_on: str) -> None:
@@ -224,12 +251,12 @@ def print_findings_table(items: list[dict[str, Any]], total: int, run_id: int) -
         # Names come from the CRM: Text cells, so no "[...]" in a name is read as markup.
         name = f["object_name"] if f["object_name"] is not None else f["object_id"]
         table.add_row(
-            str(f["id"]), f["rule"], Text(f["severity"], style=SEVERITY_COLORS.get(f["severity"], "")),
-            Text(f["status"], style=STATUS_STYLES.get(f["status"], "")),
-            Text(f"{f['object_type']}:{name}"),
-            Text(f["owner_email"] or f["owner_id"] or "(none)"),
-            Text(f["suggested_owner_email"] or f["suggested_owner_id"] or ""),
-            (f["first_seen"] or "")[:10],
+            str(f["id"]), cell(f["rule"]), cell(f["severity"], SEVERITY_COLORS.get(f["severity"], "")),
+            cell(f["status"], STATUS_STYLES.get(f["status"], "")),
+            cell(f"{f['object_type']}:{name}"),
+            cell(f["owner_email"] or f["owner_id"] or "(none)"),
+            cell(f["suggested_owner_email"] or f["suggested_owner_id"] or ""),
+            cell((f["first_seen"] or "")[:10]),
         )
     console.print(table)
     more = total - len(items)
@@ -280,9 +307,9 @@ def print_plan(result: BuildResult, show: int, *, saving: bool) -> None:
             table.add_column(col, overflow="fold")
         limit = len(changes) if show <= 0 else min(show, len(changes))
         for c in changes[:limit]:
-            table.add_row(c.object_type, c.object_id, c.object_name or "",
-                          c.expected_email or c.expected or "(none)", c.new_email or c.new,
-                          why_text(c), end_section=False)
+            table.add_row(cell(c.object_type), cell(c.object_id), cell(c.object_name or ""),
+                          cell(c.expected_email or c.expected or "(none)"), cell(c.new_email or c.new),
+                          cell(why_text(c)), end_section=False)
         console.print(table, markup=False)
         if limit < len(changes):
             console.print(f"... and {len(changes) - limit:,} more (--show 0 lists all; every change "
@@ -292,13 +319,13 @@ def print_plan(result: BuildResult, show: int, *, saving: bool) -> None:
         totals.add_column("object")
         totals.add_column("changes", justify="right")
         for object_type, n in sorted(by_object.items()):
-            totals.add_row(object_type, f"{n:,}")
+            totals.add_row(cell(object_type), f"{n:,}")
         totals.add_row("all", f"{len(changes):,}", end_section=True)
         owners = Table(title="By new owner", title_justify="left")
         owners.add_column("new owner")
         owners.add_column("changes", justify="right")
         for owner, n in by_owner.most_common():
-            owners.add_row(owner, f"{n:,}")
+            owners.add_row(cell(owner), f"{n:,}")
         console.print(totals, markup=False)
         console.print(owners, markup=False)
     if result.skipped:
@@ -402,7 +429,7 @@ def setting_text(value: Any) -> str:
 def print_rules_table(rules_file: Path, rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    table = Table(title=Text(f"Rules in {rules_file}"))
+    table = Table(title=cell(f"Rules in {rules_file}"))
     for column in ("code", "name", "severity", "enabled", "parameters"):
         table.add_column(column, no_wrap=column != "parameters")
     for row in rows:
@@ -411,7 +438,7 @@ def print_rules_table(rules_file: Path, rows: list[dict[str, Any]]) -> None:
             for name, value in row["parameters"].items()
         )
         table.add_row(row["code"], row["name"], row["severity"], "yes" if row["enabled"] else "no",
-                      Text(params))
+                      Text(visible(params, lines=True)))
     console.print(table)
     console.print("`roe rules --explain CODE` tells what a rule flags and why.", markup=False)
 
@@ -420,12 +447,12 @@ def print_rule_explained(doc: str, where: str, specs: list[ParamSpec]) -> None:
     from rich.table import Table
 
     console.print(reflow(doc), markup=False)
-    table = Table(title=Text(f"Settings ({where})"), title_justify="left")
+    table = Table(title=cell(f"Settings ({where})"), title_justify="left")
     for column in ("setting", "takes", "default", "in force"):
         table.add_column(column)
     for s in specs:
         in_force = setting_text(s.value) + ("" if s.set_in_file else " (default)")
-        table.add_row(Text(s.name), Text(s.kind), Text(setting_text(s.default)), Text(in_force))
+        table.add_row(cell(s.name), cell(s.kind), cell(setting_text(s.default)), cell(in_force))
     console.print()
     console.print(table)
 
@@ -452,4 +479,4 @@ def reflow(doc: str) -> str:
 
 def print_json(text: str) -> None:
     """Pretty JSON on stdout, coloured on a terminal (``roe rules --format json``)."""
-    console.print_json(text)
+    console.print_json(visible_json(text))

@@ -12,7 +12,7 @@ from . import options, render
 from .options import Format
 
 if TYPE_CHECKING:
-    from ..rulesfile import Problem
+    from ..rulesfile import Problem, RulesFileError
 
 
 def rules(
@@ -133,8 +133,9 @@ def _check(ctx: typer.Context, as_json: bool) -> None:
         if people is not None:
             warnings += check_people(config, people[0], inactive_emails=people[1])
     except RulesFileError as exc:
+        exc = _with_people_problems(ctx, exc)
         if not as_json:
-            raise
+            raise exc from None
         payload = {"rules_file": str(path), "valid": False,
                    "problems": [_problem_json(p) for p in exc.problems]}
         render.print_json(json.dumps(payload))
@@ -166,6 +167,21 @@ def _check(ctx: typer.Context, as_json: bool) -> None:
                              f"({_plural(len(config.emails_named()), 'mention')}).", markup=False)
     for warning in warnings:
         render.err_console.print(f"warning: {warning}", markup=False, soft_wrap=True)
+
+
+def _with_people_problems(ctx: typer.Context, exc: RulesFileError) -> RulesFileError:
+    """The file's problems and, in the same pass, those of the e-mails it names (checked against
+    the mirror when the loader could read the rest of the file)."""
+    from ..rulesfile import RulesFileError, check_people
+
+    people = options.workspace(ctx).mirror_people() if exc.config is not None else None
+    if exc.config is None or people is None:
+        return exc
+    try:
+        check_people(exc.config, people[0], inactive_emails=people[1])
+    except RulesFileError as more:
+        return RulesFileError(exc.file, [*exc.problems, *more.problems], exc.todo or "")
+    return exc
 
 
 def _problem_json(problem: Problem) -> dict[str, Any]:

@@ -9,7 +9,8 @@ with a "did you mean" where a close match exists::
     rules.toml:120: rules.OWN004.windw_days: unknown key 'windw_days'; did you mean 'window_days'?
 
 A rule's own settings are validated by the rule's ``Params`` model alone; the loader only adds the
-checks that span sections (teams named by territories, roles nobody has, duplicate names).
+checks that span sections (teams named by territories, roles nobody has or near misses of a role
+in ``[role_map]``, duplicate names).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from ..rules import REGISTRY, RuleParams
 from ..shared.clock import utcnow
 from ..shared.errors import ConfigError
-from ..shared.text import or_list, suggest
+from ..shared.text import did_you_mean, or_list, suggest
 from ..shared.vocab import Source
 from .locate import KeyPath, line_for, locate_keys, render_key
 from .problems import (
@@ -145,7 +146,9 @@ class _Loader:
         self.lines = locate_keys(text)
         config = self._build(raw, sha256)
         if self.problems:
-            raise RulesFileError(self.file, self.problems)
+            # The config read so far goes with the error, so that `roe rules --check` can list
+            # the problems with its people too, in the same pass.
+            raise RulesFileError(self.file, self.problems, config=config)
         return config
 
     def _build(self, raw: dict[str, Any], sha256: str) -> RulesConfig:
@@ -170,7 +173,13 @@ class _Loader:
             for source in _CONNECTOR_SETTINGS
             if source in sections
         }
-        self._check_roles(rules, role_map, teams)
+        if "role_map" in sections or "role_map" not in raw:
+            # A [role_map] that did not validate may hold the role a rule names: one error for
+            # one mistake, as with territories' teams.
+            # Roles of every team written down, valid or not (as for territories' teams).
+            team_roles = {t["role"].strip() for t in raw.get("teams") or ()
+                          if isinstance(t, dict) and isinstance(t.get("role"), str)}
+            self._check_roles(rules, role_map, team_roles | {t.role for t in teams if t.role})
         return RulesConfig(
             path=self.path,
             sha256=sha256,
@@ -291,29 +300,68 @@ class _Loader:
         return self._validate(settings_class, table, (source,), strict=False, secret=True)
 
     def _check_roles(self, rules: dict[str, RuleParams], role_map: Mapping[str, str],
-                     teams: list[Team]) -> None:
-        """Warn about roles in rule settings that nobody can have (a typo, most likely)."""
-        known = set(role_map.values()) | {t.role for t in teams if t.role}
-        for code, params in rules.items():
-            for name in sorted(params.model_fields_set):
-                if not name.endswith("_roles"):
-                    continue
-                value = getattr(params, name)
-                items: list[tuple[KeyPath, Any]] = []
-                if isinstance(value, Mapping):
-                    for key, roles in value.items():
-                        items += [((key, j), r) for j, r in enumerate(roles)]
-                elif isinstance(value, tuple | list):
-                    items = [((j,), r) for j, r in enumerate(value)]
-                for sub, role in items:
-                    if isinstance(role, str) and role not in known:
-                        hint = suggest(role, sorted(known))
-                        self._problem(
-                            ("rules", code, name, *sub),
-                            f"no [[teams]] role or [role_map] entry gives the role '{role}', so it "
-                            f"matches nobody{hint}",
-                            warning=True,
-                        )
+                     team_roles: set[str]) -> None:
+        """Every role a rule's settings name must be one a team or ``[role_map]`` gives (else the
+        setting matches nobody and results change silently); a ``[role_map]`` value that is a near
+        miss of a role the file or the rules use is a typo too. Both are errors."""
+        known = set(role_map.values()) | team_roles
+        named = _roles_in_settings(rules)
+        for code, name, sub, role in named:
+            if role in known:
+                continue
+            hint = suggest(role, sorted(known))
+            if not hint:
+                hint = (f"; the roles given are {or_list(sorted(known))}" if known else
+                        "; give roles with [role_map] or a [[teams]] entry's role")
+            self._problem(("rules", code, name, *sub),
+                          f"no [[teams]] role or [role_map] value gives the role '{role}', so it "
+                          f"would match nobody{hint}")
+        # roe's own role names (the rules' defaults) are the yardstick for a mapping's value; the
+        # roles the file's settings name were checked against the mappings just above.
+        standard = _default_roles()
+        for crm_role, role in role_map.items():
+            others = {v for k, v in role_map.items() if k != crm_role} | team_roles
+            if role in others or role in standard:
+                continue
+            near = did_you_mean(role, sorted(others | standard))
+            if near:
+                self._problem(("role_map", crm_role),
+                              f"the role '{role}' is given by no other mapping or team and is none "
+                              f"of the rules' default roles; did you mean {or_list(near)}?")
+
+
+def _roles_in_settings(rules: dict[str, RuleParams]) -> list[tuple[str, str, KeyPath, str]]:
+    """``(code, setting, sub-path, role)`` for each role the file's rule settings name (settings
+    whose name ends in ``_roles``: a list of roles, or a table of lists)."""
+    found: list[tuple[str, str, KeyPath, str]] = []
+    for code, params in rules.items():
+        for name in sorted(params.model_fields_set):
+            if not name.endswith("_roles"):
+                continue
+            value = getattr(params, name)
+            items: list[tuple[KeyPath, Any]] = []
+            if isinstance(value, Mapping):
+                for key, roles in value.items():
+                    items += [((key, j), r) for j, r in enumerate(roles)]
+            elif isinstance(value, tuple | list):
+                items = [((j,), r) for j, r in enumerate(value)]
+            found += [(code, name, sub, role) for sub, role in items if isinstance(role, str)]
+    return found
+
+
+def _default_roles() -> set[str]:
+    """The roles the rules' default settings name (SDR, AE, AM, CSM, SE...)."""
+    roles: set[str] = set()
+    for rule in REGISTRY.values():
+        for name, info in rule.params.model_fields.items():
+            if not name.endswith("_roles"):
+                continue
+            value = info.get_default(call_default_factory=True)
+            if isinstance(value, Mapping):
+                roles |= {r for rs in value.values() for r in rs if isinstance(r, str)}
+            elif isinstance(value, tuple | list):
+                roles |= {r for r in value if isinstance(r, str)}
+    return roles
 
 
 def _connector_settings_class(source: str) -> type[BaseModel] | None:

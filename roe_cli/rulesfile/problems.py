@@ -12,13 +12,16 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
 from ..shared.errors import ConfigError
 from ..shared.text import did_you_mean, or_list, suggest
 from .locate import KeyPath, render_key
+
+if TYPE_CHECKING:
+    from .schema import RulesConfig
 
 MISSING_FILE_TODO = "Copy the example rules.toml from the roe repository, or pass --rules / ROE_RULES."
 FIX_TODO = "Fix the file, then check it with `roe rules --check`."
@@ -47,8 +50,10 @@ class Problem:
 class RulesFileError(ConfigError):
     """Problems in a rules file, all of them; :attr:`problems` holds them one by one."""
 
-    def __init__(self, file: str, problems: Iterable[Problem], todo: str = FIX_TODO) -> None:
+    def __init__(self, file: str, problems: Iterable[Problem], todo: str = FIX_TODO, *,
+                 config: RulesConfig | None = None) -> None:
         self.file = file
+        self.config = config  # what the loader could read despite the problems, if anything
         self.problems = tuple(sorted(problems, key=lambda p: (p.line or 0, p.key)))
         if len(self.problems) == 1:
             what = str(self.problems[0])

@@ -53,3 +53,36 @@ def excel_safe(value: object) -> str:
     """A cell value that a spreadsheet shows as text and never runs as a formula."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+# Characters a terminal acts on instead of showing: C0 controls (ESC starts a sequence that can
+# clear the screen or set the window title, BEL rings, CR rewrites the line), DEL, C1 controls
+# (U+009B is a one-character CSI to some terminals), line/paragraph separators, and the
+# bidirectional overrides and isolates that reorder what follows ("Trojan Source").
+_ACTIVE = (
+    {chr(c) for c in range(0x20)} | {chr(c) for c in range(0x7F, 0xA0)}
+    | {"\u061c", "\u200e", "\u200f", "\u2028", "\u2029"}
+    | {chr(c) for c in range(0x202A, 0x202F)} | {chr(c) for c in range(0x2066, 0x206A)}
+)
+_VISIBLE = str.maketrans({ch: (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+                          for ch in _ACTIVE})
+_VISIBLE_LINES = str.maketrans({k: v for k, v in _VISIBLE.items() if k not in (ord("\n"), ord("\t"))})
+_JSON_ESCAPES = str.maketrans({ch: f"\\u{ord(ch):04x}" for ch in _ACTIVE if ord(ch) >= 0x7F})
+
+
+def visible(value: object, *, lines: bool = False) -> str:
+    """``value`` as text a terminal shows and never obeys: each control character (ESC, BEL, CR,
+    the other C0 and C1 controls, DEL, bidi overrides) is written as an escape such as ``\\x1b``
+    or ``\\u202e``. With ``lines`` newlines and tabs stay (messages of several lines).
+
+    For what roe prints; files (CSV, XLSX, JSON exports) keep the data as it is.
+    """
+    text = "" if value is None else str(value)
+    return text.translate(_VISIBLE_LINES if lines else _VISIBLE)
+
+
+def visible_json(text: str) -> str:
+    """JSON text for a terminal: the controls JSON leaves raw (DEL, C1, bidi, separators) as
+    ``\\uXXXX`` escapes. Still valid JSON with the same data (C0 is escaped by ``json`` already,
+    and these characters occur only inside strings)."""
+    return text.translate(_JSON_ESCAPES)
