@@ -29,7 +29,7 @@ from .commands.sync_cmd import sync
 from .commands.waive_cmd import waive_command
 from .commands.writeback_cmd import apply, approve, reassign, revert
 from .settings import database_url, rules_path
-from .shared.errors import EXIT_INTERNAL, EXIT_OK, RoeError
+from .shared.errors import EXIT_INTERNAL, EXIT_OK, RoeError, redact
 
 
 class _RoeGroup(TyperGroup):
@@ -64,7 +64,7 @@ class _RoeGroup(TyperGroup):
             render.setup_logging(verbose, ctx.params.get("log_file"))
             runlog.log.info("start: %s (mirror %s, rules %s)",
                             runlog.command_line(ctx.meta.get("roe.argv", [])),
-                            runlog.hide_url_passwords(database_url(ctx.params.get("db"))),
+                            redact(database_url(ctx.params.get("db"))),
                             rules_path(ctx.params.get("rules")))
             result = super().invoke(ctx)
             code = EXIT_OK

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shlex
 import sys
 import tempfile
@@ -45,18 +44,9 @@ EXIT_MEANINGS = {
     130: "interrupted",
 }
 
-# ``scheme://user:password@host``: the password of any URL on the command line.
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@/\s]+(?=@)")
-
-
-def hide_url_passwords(text: str) -> str:
-    """``postgresql://roe:secret@db/roe`` -> ``postgresql://roe:***@db/roe``."""
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + "***", text)
-
-
 def command_line(argv: list[str]) -> str:
     """The command line as typed (shell-quoted), with URL passwords and secrets hidden."""
-    return redact(hide_url_passwords(shlex.join(["roe", *argv])))
+    return redact(shlex.join(["roe", *argv]))  # redact hides URL passwords too
 
 
 def meaning(code: int) -> str:
