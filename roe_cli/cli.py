@@ -21,6 +21,7 @@ from .commands.db_cmd import db_app
 from .commands.demo_cmd import demo
 from .commands.export_cmd import export_app
 from .commands.findings_cmd import findings_command
+from .commands.nightly_cmd import nightly
 from .commands.options import global_options
 from .commands.rules_cmd import rules
 from .commands.sync_cmd import sync
@@ -72,6 +73,7 @@ app.command("reassign")(reassign)
 app.command("approve")(approve)
 app.command("apply")(apply)
 app.command("revert")(revert)
+app.command("nightly")(nightly)
 
 
 def main() -> None:

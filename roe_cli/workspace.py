@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .db import SchemaStatus
     from .export import ExportResult
     from .findings import FindingFilter
+    from .nightly import NightlyReport
     from .plans import Approval, BuildResult, Plan
     from .rulesfile import RulesConfig
     from .sync import SyncReport
@@ -57,6 +58,7 @@ class Workspace:
         self.db = db
         self.rules = rules
         self._engine: Engine | None = None
+        self._lock_depth = 0  # how many `lock` blocks of this workspace are open
 
     # -- what it points at -------------------------------------------------------------------
 
@@ -124,11 +126,27 @@ class Workspace:
 
     @contextlib.contextmanager
     def lock(self, command: str) -> Iterator[None]:
-        """The mirror's run lock, held for ``command``."""
+        """The mirror's run lock, held for ``command``.
+
+        Re-entrant within this workspace: a run that holds the lock (``roe nightly``) calls
+        :meth:`sync` and :meth:`audit`, which take it again; only the outermost block takes and
+        releases it (a second ``flock`` from the same process would fail on its own lock).
+        """
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
         from .db import run_lock
 
         with run_lock(self.engine, command):
-            yield
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
 
     @contextlib.contextmanager
     def connector(self, source: str) -> Iterator[Any]:
@@ -182,6 +200,14 @@ class Workspace:
         engine = self.engine
         with self.lock("audit"):
             return run_audit(engine, config, as_of, list(codes) if codes is not None else None)
+
+    def nightly(self, *, sources: Sequence[str] | None, out: Path, keep_days: int, fail_on: str,
+                as_of: datetime | None = None) -> NightlyReport:
+        """The unattended run: sync, audit, dated files, retention (see :mod:`roe_cli.nightly`)."""
+        from .nightly import run_nightly
+
+        return run_nightly(self, sources=sources, out=out, keep_days=keep_days, fail_on=fail_on,
+                           as_of=as_of)
 
     def load_demo(self, accounts: int, seed: int, as_of: datetime | None = None,
                   progress: Progress = no_progress) -> dict[str, int]:

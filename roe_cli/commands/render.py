@@ -8,12 +8,14 @@ must not turn into a style tag or an emoji.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
     from ..apply import ApplyReport
     from ..audit import AuditResult
+    from ..nightly import NightlyReport
     from ..plans import Approval, BuildResult, Change, Plan
     from ..rulesfile import ParamSpec
     from ..sync import SyncReport
@@ -52,6 +55,9 @@ def set_widths() -> None:
             con.width = 160
 
 
+LOG_LINE = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+
+
 class _RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -68,12 +74,47 @@ def setup_logging(verbose: bool, log_file: str | None) -> None:
     root.addHandler(stderr)
     if log_file:
         handler = logging.FileHandler(log_file, encoding="utf-8")
-        handler.setFormatter(
-            _RedactingFormatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-        )
+        handler.setFormatter(_RedactingFormatter(LOG_LINE))
         root.addHandler(handler)
     for noisy in ("urllib3", "alembic", "simple_salesforce"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class _JsonLogFormatter(logging.Formatter):
+    """One JSON object a line: a step record of `roe nightly` as it is, any other log line as
+    its time, level, logger and message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from ..shared.clock import utc_text
+
+        obj = getattr(record, "nightly", None)
+        if not isinstance(obj, dict):
+            obj = {"level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        when = utc_text(datetime.fromtimestamp(record.created, UTC))
+        return redact(json.dumps({"time": when, **obj}, ensure_ascii=False))
+
+
+@contextlib.contextmanager
+def nightly_log(path: Path, fmt: str) -> Iterator[None]:
+    """Log the block to ``--log-file`` when it is set, else to ``path`` (created 0600), in
+    ``fmt``: ``text`` lines or ``json`` lines."""
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, logging.FileHandler)), None)
+    added = handler is None
+    if handler is None:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        handler = logging.FileHandler(path, encoding="utf-8")
+        root.addHandler(handler)
+        root.setLevel(min(root.level, logging.INFO))
+    formatter = handler.formatter
+    handler.setFormatter(_JsonLogFormatter() if fmt == "json" else _RedactingFormatter(LOG_LINE))
+    try:
+        yield
+    finally:
+        handler.setFormatter(formatter)
+        if added:
+            root.removeHandler(handler)
+            handler.close()
 
 
 # -- errors and progress -------------------------------------------------------------------------
@@ -214,6 +255,12 @@ def print_findings_table(items: list[dict[str, Any]], total: int, run_id: int) -
                       markup=False)
     else:
         console.print(f"{total:,} finding(s).")
+
+
+def print_nightly_summary(report: NightlyReport) -> None:
+    """The nightly's few plain lines (:meth:`~roe_cli.nightly.NightlyReport.summary_lines`)."""
+    for line in report.summary_lines():
+        literal(line)
 
 
 # -- write-back ----------------------------------------------------------------------------------
