@@ -32,7 +32,7 @@ from sqlalchemy import select
 
 from .export import Column, export_findings, write_rows
 from .findings import FindingFilter, iter_findings
-from .models import findings
+from .models import findings, owners
 from .shared.clock import utcnow
 from .shared.errors import EXIT_FINDINGS, EXIT_OK, LockedError, RoeError, UsageError
 from .shared.text import suggest
@@ -248,6 +248,7 @@ def _run(ws: Workspace, report: NightlyReport, given: Sequence[str] | None,
     resolved_before: set[int] = set()
     try:
         resolved_before, last_id = _before_audit(ws)
+        _require_records(ws)
         result = ws.audit(as_of)
     except RoeError as exc:
         report.steps.append(timer.stop(exc))
@@ -263,15 +264,27 @@ def _run(ws: Workspace, report: NightlyReport, given: Sequence[str] | None,
 
 def _sync(ws: Workspace, source: str) -> Step:
     timer = _Timer(Step("sync", source))
+    ws.last_api_calls = None
     try:
         sync_report, _usage = ws.sync(source)
     except RoeError as exc:
+        timer.step.api_calls = ws.last_api_calls  # None when the connector was never built
         return timer.stop(exc)
     objects = sync_report.objects.values()
     timer.step.counts = {k: sum(getattr(o, k) for o in objects)
                          for k in ("read", "inserted", "updated", "deleted")}
     timer.step.api_calls = sync_report.api_calls
     return timer.stop()
+
+
+def _require_records(ws: Workspace) -> None:
+    """An empty mirror would audit to a false all-clear: say so instead."""
+    with ws.engine.connect() as conn:
+        if conn.execute(select(owners.c.id).limit(1)).first() is None:
+            raise UsageError(
+                "The mirror holds no records, so there is nothing to audit.",
+                "Configure a source ([nightly] sources in rules.toml, or set its credentials) "
+                "or fill the mirror with `roe demo`; check --db / ROE_DB points at the mirror.")
 
 
 def _before_audit(ws: Workspace) -> tuple[set[int], int]:

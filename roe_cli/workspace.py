@@ -59,6 +59,7 @@ class Workspace:
         self.rules = rules
         self._engine: Engine | None = None
         self._lock_depth = 0  # how many `lock` blocks of this workspace are open
+        self.last_api_calls: int | None = None  # the HTTP calls of the latest sync, even a failed one
 
     # -- what it points at -------------------------------------------------------------------
 
@@ -186,9 +187,12 @@ class Workspace:
 
         engine = self.engine
         with self.connector(source) as connector:
-            with self.lock(f"sync {source}"), progress(f"Syncing {source}", None) as advance:
-                report = run_sync(engine, connector, full=full,
-                                  on_page=lambda _object, n: advance(n))
+            try:
+                with self.lock(f"sync {source}"), progress(f"Syncing {source}", None) as advance:
+                    report = run_sync(engine, connector, full=full,
+                                      on_page=lambda _object, n: advance(n))
+            finally:  # kept when the sync fails too: `roe nightly` logs the calls it cost
+                self.last_api_calls = connector.api_calls()
         return report, report.api_usage or None
 
     def audit(self, as_of: datetime | None = None,

@@ -212,6 +212,7 @@ def test_a_crm_that_fails_gives_3_while_the_audit_runs_and_the_files_are_written
     steps = {r["step"]: r for r in records}
     assert steps["sync"]["exit_code"] == 3 and steps["sync"]["source"] == "hubspot"
     assert steps["sync"]["error"]
+    assert steps["sync"]["api_calls"] == len(hs_emulator.calls()) > 0  # the refused calls count
     assert steps["audit"]["exit_code"] == 1 and steps["nightly"]["exit_code"] == 3
     assert "pat-na1-00000000" not in (out / "roe-nightly.log").read_text() + result.output
 
@@ -285,6 +286,13 @@ def test_a_missing_out_folder_or_a_bad_source_stops_it_before_anything(roe, org,
     demo = roe("nightly", "--out", str(tmp_path), "--source", "demo")
     assert demo.exit_code == 2 and "roe demo" in demo.stderr
     assert not list(tmp_path.glob("*.csv"))
+
+
+def test_an_empty_mirror_with_nothing_to_sync_is_an_error_not_an_all_clear(roe, out):
+    result = roe("nightly", "--out", str(out), "--fail-on", "never")
+    assert result.exit_code == 2, result.output
+    assert "The mirror holds no records, so there is nothing to audit." in result.stdout
+    assert not list(out.glob("*.csv"))
 
 
 def test_the_nightly_table_is_checked_with_did_you_mean(roe, tmp_path):
