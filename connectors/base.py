@@ -122,9 +122,12 @@ class ConnectorFactory:
 
     ``settings_model`` returns the model of the source's ``rules.toml`` table, imported only when
     asked; None when the source has no table. ``connect`` imports the client only when called.
+    ``has_credentials`` tells, from the environment alone and without printing or checking
+    them, whether the source's credentials are set (never for the demo org).
     """
 
     source: Source
     write_batch_size: int
     settings_model: Callable[[], type[BaseModel]] | None
     connect: Connect
+    has_credentials: Callable[[], bool]

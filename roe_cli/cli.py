@@ -17,12 +17,14 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
+from . import logsetup
 from .commands import render, runlog
 from .commands.audit_cmd import audit
 from .commands.db_cmd import db_app
 from .commands.demo_cmd import demo
 from .commands.export_cmd import export_app
 from .commands.findings_cmd import findings_command
+from .commands.nightly_cmd import nightly
 from .commands.options import global_options
 from .commands.rules_cmd import rules
 from .commands.sync_cmd import sync
@@ -61,7 +63,7 @@ class _RoeGroup(TyperGroup):
         verbose = bool(ctx.params.get("verbose"))
         code: int | None = None  # None: stopped by something that is not an exit (a kill)
         try:
-            render.setup_logging(verbose, ctx.params.get("log_file"))
+            logsetup.setup_logging(verbose, ctx.params.get("log_file"))
             runlog.log.info("start: %s (mirror %s, rules %s)",
                             runlog.command_line(ctx.meta.get("roe.argv", [])),
                             redact(database_url(ctx.params.get("db"))),
@@ -133,6 +135,7 @@ app.command("reassign")(reassign)
 app.command("approve")(approve)
 app.command("apply")(apply)
 app.command("revert")(revert)
+app.command("nightly")(nightly)
 
 
 def main() -> None:

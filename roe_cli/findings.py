@@ -41,6 +41,7 @@ class FindingFilter:
     source: str | None = None
     run_id: int | None = None  # seen in this run
     new_only: bool = False  # first seen in the latest run (or in run_id)
+    resolved_in_run: int | None = None  # resolved by this run (their last_run_id is earlier)
 
     def validate(self) -> None:
         rule_codes(self.rules)  # a UsageError with a "did you mean" for an unknown code
@@ -109,6 +110,8 @@ def _query(engine: Engine, flt: FindingFilter) -> Select[Any]:
     if flt.owner:
         who = flt.owner.strip()
         stmt = stmt.where(or_(f.c.owner_id == who, func.lower(owner.c.email) == who.lower()))
+    if flt.resolved_in_run is not None:
+        stmt = stmt.where(f.c.resolved_run_id == flt.resolved_in_run)
     run_id = flt.run_id
     if flt.new_only and run_id is None:
         run_id = latest_run_id(engine)

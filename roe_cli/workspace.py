@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .db import SchemaStatus
     from .export import ExportResult
     from .findings import FindingFilter
+    from .nightly import NightlyReport
     from .plans import Approval, BuildResult, Plan
     from .rulesfile import RulesConfig
     from .sync import SyncReport
@@ -85,6 +86,8 @@ class Workspace:
         self.db = db
         self.rules = rules
         self._engine: Engine | None = None
+        self._lock_depth = 0  # how many `lock` blocks of this workspace are open
+        self.last_api_calls: int | None = None  # the HTTP calls of the latest sync, even a failed one
 
     # -- what it points at -------------------------------------------------------------------
 
@@ -152,11 +155,27 @@ class Workspace:
 
     @contextlib.contextmanager
     def lock(self, command: str) -> Iterator[None]:
-        """The mirror's run lock, held for ``command``."""
+        """The mirror's run lock, held for ``command``.
+
+        Re-entrant within this workspace: a run that holds the lock (``roe nightly``) calls
+        :meth:`sync` and :meth:`audit`, which take it again; only the outermost block takes and
+        releases it (a second ``flock`` from the same process would fail on its own lock).
+        """
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
         from .db import run_lock
 
         with run_lock(self.engine, command):
-            yield
+            self._lock_depth = 1
+            try:
+                yield
+            finally:
+                self._lock_depth = 0
 
     @contextlib.contextmanager
     def connector(self, source: str) -> Iterator[Any]:
@@ -197,9 +216,12 @@ class Workspace:
         started = time.monotonic()
         engine = self.engine
         with self.connector(source) as connector:
-            with self.lock(f"sync {source}"), progress(f"Syncing {source}", None) as advance:
-                report = run_sync(engine, connector, full=full,
-                                  on_page=lambda _object, n: advance(n))
+            try:
+                with self.lock(f"sync {source}"), progress(f"Syncing {source}", None) as advance:
+                    report = run_sync(engine, connector, full=full,
+                                      on_page=lambda _object, n: advance(n))
+            finally:  # kept when the sync fails too: `roe nightly` logs the calls it cost
+                self.last_api_calls = connector.api_calls()
         log = _log("sync")
         for obj in report.objects.values():
             log.info("sync %s %s: read=%d inserted=%d updated=%d deleted=%d owner_changes=%d",
@@ -230,6 +252,14 @@ class Workspace:
                  result.seconds, summary["open"], _counts(summary["open_by_severity"]),
                  summary["waived"], summary["new"], summary["reopened"], summary["resolved"])
         return result
+
+    def nightly(self, *, sources: Sequence[str] | None, out: Path, keep_days: int, fail_on: str,
+                as_of: datetime | None = None) -> NightlyReport:
+        """The unattended run: sync, audit, dated files, retention (see :mod:`roe_cli.nightly`)."""
+        from .nightly import run_nightly
+
+        return run_nightly(self, sources=sources, out=out, keep_days=keep_days, fail_on=fail_on,
+                           as_of=as_of)
 
     def load_demo(self, accounts: int, seed: int, as_of: datetime | None = None,
                   progress: Progress = no_progress) -> dict[str, int]:

@@ -12,7 +12,7 @@ import logging
 
 import pytest
 
-from roe_cli.commands import render
+from roe_cli import logsetup
 from roe_cli.shared.errors import redact, register_secret
 from tests.emulators.salesforce import sf_emulator  # noqa: F401
 
@@ -49,7 +49,7 @@ def test_a_driver_that_is_not_installed_names_the_url_without_its_password(roe):
 
 def test_a_log_line_that_quotes_a_database_url_hides_its_password(tmp_path):
     log = tmp_path / "roe.log"
-    render.setup_logging(False, str(log))
+    logsetup.setup_logging(False, str(log))
     try:
         logging.getLogger("roe.test").warning(
             "retrying postgresql+psycopg://roe:hunter2@db:5432/roe and mysql://u:p%40ss@h/db")

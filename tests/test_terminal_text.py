@@ -102,10 +102,10 @@ def test_a_crm_error_message_shows_its_control_characters(sf_emulator, roe, tmp_
 
 
 def test_log_lines_show_control_characters(tmp_path):
-    from roe_cli.commands import render
+    from roe_cli import logsetup
 
     log = tmp_path / "roe.log"
-    render.setup_logging(False, str(log))
+    logsetup.setup_logging(False, str(log))
     try:
         logging.getLogger("roe.test").warning("account %s skipped", EVIL)
     finally:

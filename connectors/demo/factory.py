@@ -31,4 +31,5 @@ FACTORY = ConnectorFactory(
     write_batch_size=WRITE_BATCH_SIZE,
     settings_model=None,
     connect=connect,
+    has_credentials=lambda: False,  # the demo org comes from `roe demo`, never from a sync
 )

@@ -35,6 +35,11 @@ def settings_model() -> type[HubSpotSettings]:
     return HubSpotSettings
 
 
+def has_credentials() -> bool:
+    """Whether ``HUBSPOT_ACCESS_TOKEN`` is set (its value is neither checked nor shown)."""
+    return bool((os.environ.get("HUBSPOT_ACCESS_TOKEN") or "").strip())
+
+
 def connect(
     settings: BaseModel | dict[str, Any] | None = None, mirror: MirrorPort | None = None
 ) -> HubSpotConnector:
@@ -75,4 +80,5 @@ FACTORY = ConnectorFactory(
     write_batch_size=BATCH_LIMIT,
     settings_model=settings_model,
     connect=connect,
+    has_credentials=has_credentials,
 )

@@ -11,7 +11,6 @@ named ``Evil\x1b[2J`` cannot clear the screen.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 import sys
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
-from ..shared.errors import RoeError, redact
+from ..shared.errors import RoeError
 from ..shared.text import visible, visible_json
 from ..workspace import Advance, ignore_advance
 
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
 
     from ..apply import ApplyReport
     from ..audit import AuditResult
+    from ..nightly import NightlyReport
     from ..plans import Approval, BuildResult, Change, Plan
     from ..rulesfile import ParamSpec
     from ..sync import SyncReport
@@ -62,57 +62,6 @@ def set_widths() -> None:
             con.width = int(columns)
         elif not stream.isatty():
             con.width = 160
-
-
-class _RedactingFormatter(logging.Formatter):
-    """Log lines without secrets, and without control characters a terminal (``tail -f``) obeys."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        return visible(redact(super().format(record)), lines=True)
-
-
-class _QuietRunRecords(logging.Filter):
-    """Keeps the run's own records (``roe.run``: start, outcome, errors already printed) off
-    stderr unless -v: the error printer has said it once."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.name.startswith("roe.run")
-
-
-def setup_logging(verbose: bool, log_file: str | None) -> None:
-    """Warnings to stderr (info with -v); everything at info level to ``--log-file`` if given.
-
-    The log file is appended to, created readable by its owner only (it names people and
-    deals). A log file that cannot be opened is a usage error, before the command runs.
-    """
-    from ..shared.errors import UsageError
-
-    root = logging.getLogger()
-    for old in root.handlers[:]:
-        root.removeHandler(old)
-        if isinstance(old, logging.FileHandler):
-            old.close()
-    root.setLevel(logging.INFO if (verbose or log_file) else logging.WARNING)
-    stderr = logging.StreamHandler(sys.stderr)
-    stderr.setLevel(logging.INFO if verbose else logging.WARNING)
-    stderr.setFormatter(_RedactingFormatter("roe: %(levelname)s %(message)s"))
-    if not verbose:
-        stderr.addFilter(_QuietRunRecords())
-    root.addHandler(stderr)
-    if log_file:
-        try:
-            os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-            handler = logging.FileHandler(log_file, encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"Cannot open the log file {log_file}: {exc.strerror or exc}.",
-                             "Give --log-file (or ROE_LOG) a file in an existing folder you "
-                             "can write to.") from exc
-        handler.setFormatter(
-            _RedactingFormatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-        )
-        root.addHandler(handler)
-    for noisy in ("urllib3", "alembic", "simple_salesforce"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 # -- errors and progress -------------------------------------------------------------------------
@@ -266,6 +215,12 @@ def print_findings_table(items: list[dict[str, Any]], total: int, run_id: int) -
                       markup=False)
     else:
         console.print(f"{total:,} finding(s).")
+
+
+def print_nightly_summary(report: NightlyReport) -> None:
+    """The nightly's few plain lines (:meth:`~roe_cli.nightly.NightlyReport.summary_lines`)."""
+    for line in report.summary_lines():
+        literal(line)
 
 
 # -- write-back ----------------------------------------------------------------------------------

@@ -32,9 +32,10 @@ def export_findings(
     path: str | Path,
     fmt: str,
     on_batch: OnBatch | None = None,
+    mode: int | None = None,
 ) -> ExportResult:
     """Write the findings matching ``flt`` to ``path``: one row per finding, :data:`FINDING_COLUMNS`."""
     flt.validate()
     return write_rows(path, fmt, FINDING_COLUMNS, _finding_rows(engine, flt), sheet="findings",
-                      on_batch=on_batch)
+                      on_batch=on_batch, mode=mode)
 

@@ -312,12 +312,14 @@ def write_rows(
     *,
     sheet: str = "data",
     on_batch: OnBatch | None = None,
+    mode: int | None = None,
 ) -> ExportResult:
     """Write ``rows`` (dicts keyed by column name) to ``path`` in ``fmt``, atomically.
 
     The file is written beside ``path`` under a temporary name, flushed to disk, and renamed onto
     ``path`` only when complete; on any error the temporary file is removed and ``path`` is left
-    as it was. Returns how many rows were written.
+    as it was. Returns how many rows were written. ``mode`` sets the file's permission bits
+    (see :func:`~roe_cli.shared.files.atomic_path`).
     """
     target = Path(path)
     if target.is_dir():
@@ -331,7 +333,7 @@ def write_rows(
     advance: OnBatch = on_batch or (lambda n: None)
     batches = _batches(rows)
     try:
-        with atomic_path(target) as tmp:
+        with atomic_path(target, mode=mode) as tmp:
             if fmt == "csv":
                 n = _write_csv(tmp, columns, batches, advance)
             elif fmt in ("json", "jsonl"):

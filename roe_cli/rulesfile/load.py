@@ -38,8 +38,10 @@ from .problems import (
 )
 from .schema import (
     DEFAULT_FREE_EMAIL_DOMAINS,
+    NIGHTLY_SOURCES,
     ExceptionEntry,
     ExceptionRule,
+    Nightly,
     RulesConfig,
     Settings,
     Team,
@@ -81,6 +83,7 @@ _SECTIONS: dict[str, Any] = {
     "exceptions": tuple[dict[str, Any], ...],
     "salesforce": dict[str, Any],
     "hubspot": dict[str, Any],
+    "nightly": dict[str, Any],
 }
 _CONNECTOR_SETTINGS = (Source.SALESFORCE, Source.HUBSPOT)  # sources with a rules.toml table
 
@@ -180,6 +183,7 @@ class _Loader:
             team_roles = {t["role"].strip() for t in raw.get("teams") or ()
                           if isinstance(t, dict) and isinstance(t.get("role"), str)}
             self._check_roles(rules, role_map, team_roles | {t.role for t in teams if t.role})
+        nightly = self._nightly(sections["nightly"]) if "nightly" in sections else None
         return RulesConfig(
             path=self.path,
             sha256=sha256,
@@ -191,6 +195,7 @@ class _Loader:
             exceptions=tuple(exceptions),
             salesforce=connectors.get(Source.SALESFORCE),
             hubspot=connectors.get(Source.HUBSPOT),
+            nightly=nightly,
             warnings=tuple(self.warnings),
             key_lines=self.lines,
         )
@@ -292,6 +297,18 @@ class _Loader:
                               f"expired on {parsed.expires.isoformat()}: it waives nothing any more; "
                               "remove it or extend it", warning=True)
         return exceptions
+
+    def _nightly(self, table: dict[str, Any]) -> Nightly | None:
+        nightly = self._validate(Nightly, _tuplify(table), ("nightly",))
+        sources = table.get("sources")
+        ok = True
+        for i, source in enumerate(sources if isinstance(sources, list | tuple) else ()):
+            if isinstance(source, str) and source not in NIGHTLY_SOURCES:
+                ok = False
+                hint = ("; the demo org is not synced: `roe demo` makes it" if source == Source.DEMO
+                        else suggest(source, NIGHTLY_SOURCES) or f"; use {or_list(NIGHTLY_SOURCES)}")
+                self._problem(("nightly", "sources", i), f"unknown source '{source}'{hint}")
+        return nightly if ok else None
 
     def _connector(self, source: str, table: dict[str, Any]) -> Any:
         settings_class = _connector_settings_class(source)

@@ -184,6 +184,15 @@ class Settings(_Frozen):
     free_email_domains: tuple[Annotated[str, AfterValidator(_domain)], ...] = DEFAULT_FREE_EMAIL_DOMAINS
 
 
+NIGHTLY_SOURCES = ("salesforce", "hubspot")  # the demo org comes from `roe demo`, never a sync
+
+
+class Nightly(_Frozen):
+    """The ``[nightly]`` table: which sources ``roe nightly`` syncs (else those with credentials)."""
+
+    sources: tuple[str, ...] = ()
+
+
 class NamedEmail(NamedTuple):
     """An e-mail the rules file names, the key that names it and the line it is on."""
 
@@ -207,6 +216,7 @@ class RulesConfig:
     exceptions: tuple[ExceptionRule, ...] = ()
     salesforce: Any = None  # SalesforceSettings, or None when the file has no [salesforce]
     hubspot: Any = None  # HubSpotSettings, or None when the file has no [hubspot]
+    nightly: Nightly | None = None  # None when the file has no [nightly]
     warnings: tuple[Problem, ...] = ()  # suspicious but valid: `roe rules --check` shows them
     key_lines: Mapping[KeyPath, int] = field(default_factory=dict, repr=False, compare=False)
 
