@@ -28,6 +28,47 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# -- a typo is not an all-clear -------------------------------------------------------------------
+
+
+def test_findings_for_an_owner_the_mirror_does_not_know_is_exit_2_with_did_you_mean(org, roe):
+    doc = json.loads(roe("findings", "--format", "json").stdout)
+    email = next(f["owner_email"] for f in doc["findings"] if f["owner_email"])
+    typo = email.replace("@", "@@", 1)
+    result = roe("findings", "--owner", typo)
+    assert result.exit_code == 2, result.output
+    assert f"No owner '{typo}'" in result.stderr and f"did you mean '{email}'" in result.stderr
+    assert result.stdout == ""
+    assert roe("findings", "--owner", email.upper()).exit_code == 0  # e-mails match in any case
+
+
+def test_export_findings_for_an_unknown_owner_or_source_is_exit_2_and_writes_nothing(org, roe, tmp_path):
+    out = tmp_path / "f.csv"
+    result = roe("export", "findings", "-o", str(out), "--owner", "nobody@nowhere.example")
+    assert result.exit_code == 2 and "No owner 'nobody@nowhere.example'" in result.stderr
+    result = roe("export", "findings", "-o", str(out), "--source", "hubspto")
+    assert result.exit_code == 2 and "did you mean 'hubspot'" in result.stderr
+    assert not out.exists()
+
+
+def test_a_source_the_mirror_holds_no_data_of_is_exit_2_for_findings_and_kpi(org, roe, tmp_path):
+    result = roe("findings", "--source", "hubspot")
+    assert result.exit_code == 2 and "holds no hubspot data" in result.stderr
+    assert "'demo'" in result.stderr  # what it does hold
+    result = roe("export", "kpi", "-o", str(tmp_path / "k.csv"), "--source", "salesforce")
+    assert result.exit_code == 2 and "holds no salesforce data" in result.stderr
+    assert roe("findings", "--source", "demo").exit_code == 0
+
+
+def test_reassign_from_findings_before_any_audit_says_so_with_exit_2(roe, tmp_path):
+    assert roe("demo", "--accounts", "40", "--as-of", "2026-11-01").exit_code == 0
+    plan = tmp_path / "plan.json"
+    result = roe("reassign", "--findings", "all", "-o", str(plan))
+    assert result.exit_code == 2, result.output
+    assert "No audit has run on this mirror yet" in result.stderr and "roe audit" in result.stderr
+    assert not plan.exists()
+
+
 # -- --version and the lock ------------------------------------------------------------------------
 
 
