@@ -69,6 +69,58 @@ def test_reassign_from_findings_before_any_audit_says_so_with_exit_2(roe, tmp_pa
     assert not plan.exists()
 
 
+# -- -o - -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "jsonl"])
+def test_export_to_dash_writes_the_rows_to_stdout_and_the_note_to_stderr(org, roe, tmp_path, fmt):
+    to_file = tmp_path / f"f.{fmt}"
+    assert roe("export", "findings", "-o", str(to_file), "--rule", "OWN001").exit_code == 0
+    result = roe("export", "findings", "-o", "-", "--format", fmt, "--rule", "OWN001")
+    assert result.exit_code == 0, result.output
+    assert "to standard output" in result.stderr and "Wrote" not in result.stdout
+    if fmt == "csv":  # the same rows as the file, without the byte-order mark
+        assert list(csv.reader(io.StringIO(result.stdout))) == \
+            list(csv.reader(io.StringIO(to_file.read_text(encoding="utf-8-sig"))))
+    elif fmt == "json":
+        assert json.loads(result.stdout) == json.loads(to_file.read_text())
+    else:
+        assert [json.loads(line) for line in result.stdout.splitlines()] == \
+            [json.loads(line) for line in to_file.read_text().splitlines()]
+    assert not (tmp_path / "-").exists()
+
+
+def test_export_to_dash_defaults_to_csv_and_refuses_binary_formats(org, roe, tmp_path):
+    result = roe("export", "runs", "-o", "-")
+    assert result.exit_code == 0 and result.stdout.startswith("run_id,")
+    result = roe("export", "findings", "-o", "-", "--format", "xlsx")
+    assert result.exit_code == 2 and "binary" in result.stderr and result.stdout == ""
+
+
+def test_reassign_and_revert_with_dash_write_the_plan_json_to_stdout(org, roe, tmp_path):
+    with org.connect() as conn:
+        rows = conn.execute(select(owners.c.email, func.count(accounts.c.id))
+                            .join(accounts, and_(accounts.c.source == owners.c.source,
+                                                 accounts.c.owner_id == owners.c.id))
+                            .where(owners.c.active.is_(True), accounts.c.deleted.is_(False))
+                            .group_by(owners.c.email).order_by(owners.c.email)).all()
+    (giver, _), (taker, _) = rows[0], rows[1]
+    result = roe("reassign", "--transfer-from", giver, "--to", taker, "--objects", "account",
+                 "-o", "-")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)  # stdout holds the plan and nothing else
+    assert plan["changes"] and "Dry run" in result.stderr and "standard output" in result.stderr
+    # the same plan saved to a file approves and applies; its revert goes to stdout too
+    path = tmp_path / "plan.json"
+    path.write_text(result.stdout)
+    assert roe("approve", str(path), "--by", "vp@example.com").exit_code == 0
+    applied = roe("apply", str(path), "--results", str(tmp_path / "r.csv"))
+    assert applied.exit_code == 0, applied.output
+    reverse = roe("revert", str(tmp_path / "r.csv"), "-o", "-")
+    assert reverse.exit_code == 0, reverse.output
+    assert len(json.loads(reverse.stdout)["changes"]) == len(plan["changes"])
+
+
 # -- --version and the lock ------------------------------------------------------------------------
 
 

@@ -67,7 +67,9 @@ NewOpt = Annotated[bool, typer.Option("--new", help="Only findings first seen in
 DEFAULT_STATUS = "open,waived"
 
 # Exports.
-OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="The file to write (replaced atomically).")]
+OutputOpt = Annotated[Path, typer.Option(
+    "--output", "-o", help="The file to write (replaced atomically); - writes csv (the default "
+    "there), json or jsonl to standard output.")]
 ExportFormatOpt = Annotated[
     ExportFormat | None,
     typer.Option(
