@@ -139,3 +139,19 @@ def test_the_lock_message_is_a_sentence_naming_command_pid_host_and_time(org, ro
     assert "{" not in result.stderr and '"pid"' not in result.stderr
     assert f"`roe sync hubspot` (pid {os.getpid()} on {socket.gethostname()}, since " in first
     assert re.search(r"since \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\)", first)
+
+
+# -- dates in details ------------------------------------------------------------------------------
+
+
+def test_dates_in_findings_details_are_iso_8601_utc(org, roe, tmp_path):
+    doc = json.loads(roe("findings", "--rule", "HND001,HND002", "--format", "json").stdout)
+    dated = [(f["rule"], k, v) for f in doc["findings"] for k, v in f["details"].items()
+             if k.endswith("_at")]
+    assert {rule for rule, _, _ in dated} == {"HND001", "HND002"}
+    assert all(v is None or ISO_UTC.match(v) for _, _, v in dated), dated[:5]
+    assert any(v is not None for _, _, v in dated)
+    out = tmp_path / "f.jsonl"
+    assert roe("export", "findings", "-o", str(out), "--rule", "HND001").exit_code == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows and all(ISO_UTC.match(r["details"]["changed_at"]) for r in rows)
