@@ -155,3 +155,32 @@ def test_dates_in_findings_details_are_iso_8601_utc(org, roe, tmp_path):
     assert roe("export", "findings", "-o", str(out), "--rule", "HND001").exit_code == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert rows and all(ISO_UTC.match(r["details"]["changed_at"]) for r in rows)
+
+
+# -- a CRM nobody answers for ----------------------------------------------------------------------
+
+
+def test_a_refused_connection_to_hubspot_is_unreachable_within_a_minute(roe, monkeypatch):
+    port = closed_port()
+    monkeypatch.setenv("HUBSPOT_ACCESS_TOKEN", "pat-na1-00000000-0000-0000-0000-000000000000")
+    monkeypatch.setenv("HUBSPOT_BASE_URL", f"http://127.0.0.1:{port}")
+    started = time.monotonic()
+    result = roe("sync", "--source", "hubspot")  # the shipped rules: 8 retries, doubling waits
+    assert time.monotonic() - started < 60
+    assert result.exit_code == 3, result.output
+    assert f"Cannot reach HubSpot at http://127.0.0.1:{port} (connection refused)" in result.stderr
+    assert "requests_per_10s" not in result.stderr
+
+
+def test_a_refused_connection_to_salesforce_is_unreachable_within_a_minute(roe, monkeypatch):
+    port = closed_port()
+    for name in ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SALESFORCE_INSTANCE_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("SALESFORCE_ACCESS_TOKEN", "00D000000000001!AQ0AQnotARealToken")
+    started = time.monotonic()
+    result = roe("sync", "--source", "salesforce")  # the shipped rules: 4 retries, doubling waits
+    assert time.monotonic() - started < 60
+    assert result.exit_code == 3, result.output
+    assert f"Cannot reach Salesforce at 127.0.0.1:{port} (connection refused)" in result.stderr
+    assert "notARealToken" not in result.output
