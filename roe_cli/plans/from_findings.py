@@ -26,8 +26,9 @@ def build_from_findings(engine: Engine, rules: Sequence[str], *, source: str | N
     """A plan from open findings' suggested owners for the rule codes in ``rules`` (or ``all``)."""
     codes = _rule_codes(rules)
     with engine.connect() as conn:
-        if conn.execute(select(func.count()).select_from(audit_runs)
-                        .where(audit_runs.c.status == "done")).scalar_one() == 0:
+        audited = conn.execute(select(func.count()).select_from(audit_runs)
+                               .where(audit_runs.c.status == "done")).scalar_one()
+        if not audited and conn.execute(select(findings.c.id).limit(1)).first() is None:
             raise UsageError("No audit has run on this mirror yet, so there are no findings to "
                              "plan from.", "Run `roe audit` first, then `roe reassign --findings`.")
         query = select(findings).where(
