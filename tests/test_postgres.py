@@ -7,8 +7,8 @@ installs and starts one); each test gets a database of its own.
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import uuid
 
 import pytest
