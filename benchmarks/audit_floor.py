@@ -309,7 +309,7 @@ def hnd001(p, config, now):
       GROUP BY source, object_id
     )
     SELECT a.source, 'account', a.id, '', a.id, a.owner_id, NULL,
-           json_object('changed_at', l.changed_at, 'sla_days', {int(p.sla_days)})
+           json_object('changed_at', strftime('%Y-%m-%dT%H:%M:%SZ', l.changed_at), 'sla_days', {int(p.sla_days)})
     FROM latest l
     JOIN accounts a ON a.source = l.source AND a.id = l.object_id
     WHERE l.changed_at <= :cut
@@ -330,7 +330,8 @@ def hnd002(p, config, now):
     sql = f"""
     SELECT a.source, 'account', a.id, '', a.id, a.owner_id, NULL,
            json_object('stage', a.lifecycle_stage, 'owner_role', r.role,
-                       'stage_changed_at', a.stage_changed_at)
+                       'stage_changed_at',
+                       strftime('%Y-%m-%dT%H:%M:%SZ', a.stage_changed_at))
     FROM accounts a
     LEFT JOIN f_owner r ON r.source = a.source AND r.id = a.owner_id
     WHERE a.deleted = 0 AND a.owner_id IS NOT NULL AND ({wrong})

@@ -150,6 +150,26 @@ def _connect(engine: Engine) -> Iterator[Connection]:
         ) from None
 
 
+def describe_lock_holder(text: str) -> str:
+    """Who holds the run lock, as words: "`roe audit` (pid 4242 on host-1, since
+    2026-03-31T00:00:00Z)", from the lock file's JSON record; "another process" when unreadable."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict):
+        return "another process"
+    command = str(record.get("command") or "").strip()
+    who = f"`roe {command}`" if command else "a roe command"
+    parts = []
+    if record.get("pid"):
+        host = record.get("host")
+        parts.append(f"pid {record['pid']}" + (f" on {host}" if host else ""))
+    if record.get("since"):
+        parts.append(f"since {record['since']}")
+    return who + (f" ({', '.join(parts)})" if parts else "")
+
+
 @contextlib.contextmanager
 def run_lock(engine: Engine, command: str) -> Iterator[None]:
     """Hold the mirror's run lock for ``command``, so two roe runs never write one mirror at once.
@@ -168,9 +188,9 @@ def run_lock(engine: Engine, command: str) -> Iterator[None]:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 handle.seek(0)
-                holder = handle.read().strip() or "another process"
+                holder = describe_lock_holder(handle.read())
                 raise LockedError(
-                    f"Another roe run is using this mirror ({holder}).",
+                    f"Another roe run is using this mirror: {holder}.",
                     f"Wait for it to finish. If no roe is running, the lock file {lock_path} is "
                     "stale only if its process is gone; the lock is released automatically then.",
                 ) from None

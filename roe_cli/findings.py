@@ -19,7 +19,8 @@ from .models import accounts, audit_runs, contacts, findings, opportunities, own
 from .rules import REGISTRY, rule_codes
 from .shared.clock import iso_or_none, utcnow
 from .shared.errors import UsageError
-from .shared.vocab import SEVERITY_RANK, FindingStatus, ObjectType
+from .shared.text import or_list, suggest
+from .shared.vocab import SEVERITY_RANK, FindingStatus, ObjectType, Source
 
 FIELDS = (
     "id", "rule", "name", "severity", "status", "source", "object_type", "object_id",
@@ -51,6 +52,49 @@ class FindingFilter:
         bad = [s for s in self.statuses if s not in STATUSES]
         if bad:
             raise UsageError(f"Unknown status {', '.join(bad)}.", "Use open, waived or resolved.")
+
+
+def check_source(engine: Engine, source: str | None) -> None:
+    """Refuse a ``--source`` that is not a source, or that the mirror holds no data of: a filter
+    on it would match nothing, and an empty answer would read as an all-clear."""
+    if not source:
+        return
+    with engine.connect() as conn:
+        present = sorted(conn.execute(select(owners.c.source).distinct()).scalars())
+    if source in present:
+        return
+    hint = f"The mirror holds {or_list(present)}." if present else "The mirror holds no CRM data."
+    if source not in tuple(Source):
+        raise UsageError(f"Unknown source {source!r}{suggest(source, list(Source))}.",
+                         hint)
+    raise UsageError(f"The mirror holds no {source} data, so nothing can match --source {source}.",
+                     hint)
+
+
+def check_names(engine: Engine, flt: FindingFilter) -> None:
+    """Refuse an owner or source in ``flt`` that the mirror does not know, with a "did you
+    mean": a typo must not read as "no findings"."""
+    check_source(engine, flt.source)
+    if not flt.owner:
+        return
+    who = flt.owner.strip()
+    known_owner = or_(owners.c.id == who, func.lower(owners.c.email) == who.lower())
+    with engine.connect() as conn:
+        where = [known_owner] + ([owners.c.source == flt.source] if flt.source else [])
+        if conn.execute(select(owners.c.id).where(*where).limit(1)).first() is not None:
+            return
+        # an owner id the findings name but the owners table lacks (a user roe never pulled)
+        where = [findings.c.owner_id == who] + ([findings.c.source == flt.source] if flt.source else [])
+        if conn.execute(select(findings.c.id).where(*where).limit(1)).first() is not None:
+            return
+        column = owners.c.email if "@" in who else owners.c.id
+        stmt = select(column).where(column.is_not(None)).distinct()
+        if flt.source:
+            stmt = stmt.where(owners.c.source == flt.source)
+        candidates = list(conn.execute(stmt).scalars())
+    in_source = f" in {flt.source}" if flt.source else ""
+    raise UsageError(f"No owner {who!r}{in_source} in the mirror{suggest(who, candidates)}.",
+                     "Give the owner's e-mail or CRM id as the mirror holds it.")
 
 
 def latest_run_id(engine: Engine) -> int | None:
@@ -213,4 +257,4 @@ def run_summary(engine: Engine, run_id: int | None) -> tuple[datetime | None, di
     return row.as_of, json.loads(row.summary or "{}")
 
 
-__all__ = ["FIELDS", "FindingFilter", "count_findings", "document", "iter_findings", "latest_run_id", "run_summary", "waive"]
+__all__ = ["FIELDS", "FindingFilter", "check_names", "check_source", "count_findings", "document", "iter_findings", "latest_run_id", "run_summary", "waive"]

@@ -306,18 +306,20 @@ class Workspace:
 
     def findings_document(self, flt: FindingFilter) -> dict[str, Any]:
         """The latest run's summary and every finding that matches ``flt``, as one document."""
-        from .findings import document, iter_findings, run_summary
+        from .findings import check_names, document, iter_findings, run_summary
 
         run_id = self.require_run()
+        check_names(self.engine, flt)
         as_of, summary = run_summary(self.engine, run_id)
         return document(run_id, as_of, summary, iter_findings(self.engine, flt))
 
     def findings(self, flt: FindingFilter,
                  limit: int = 0) -> tuple[int, list[dict[str, Any]], int]:
         """The latest run's id, the first ``limit`` matches (0: all) and how many match."""
-        from .findings import count_findings, iter_findings
+        from .findings import check_names, count_findings, iter_findings
 
         run_id = self.require_run()
+        check_names(self.engine, flt)
         total = count_findings(self.engine, flt)
         shown: list[dict[str, Any]] = []
         for item in iter_findings(self.engine, flt):
@@ -332,9 +334,10 @@ class Workspace:
                         progress: Progress = no_progress) -> ExportResult:
         """Write the matching findings to ``output``; ``count_first`` sizes the progress bar."""
         from .export import export_findings
-        from .findings import count_findings
+        from .findings import check_names, count_findings
 
         self.require_run()
+        check_names(self.engine, flt)
         total = count_findings(self.engine, flt) if count_first else None
         with progress(f"Exporting findings to {output.name}", total) as advance:
             return _logged_export("findings", export_findings(self.engine, flt, output, kind,
@@ -344,8 +347,10 @@ class Workspace:
                    until: date | None, source: str | None) -> ExportResult:
         """Write activities per owner per period (roles from the rules file, when there is one)."""
         from .export import export_kpi
+        from .findings import check_source
 
         engine = self.engine
+        check_source(engine, source)
         return _logged_export("kpi", export_kpi(engine, output, kind,
                                                 config=self.config_if_present(), period=period,
                                                 since=since, until=until, source=source))

@@ -76,7 +76,9 @@ def test_filters_by_rule_severity_owner_status_and_source(roe, org):
     assert as_json(roe("findings", "--status", "resolved", "--format", "json"))["findings"] == []
 
     assert len(as_json(roe("findings", "--source", "demo", "--format", "json"))["findings"]) == len(every)
-    assert as_json(roe("findings", "--source", "hubspot", "--format", "json"))["findings"] == []
+    # a source the mirror holds nothing of is refused, not an empty (all-clear) answer
+    none = roe("findings", "--source", "hubspot", "--format", "json")
+    assert none.exit_code == 2 and "holds no hubspot data" in none.stderr
 
 
 def test_new_lists_only_findings_first_seen_in_the_latest_run(roe, org):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 
 import pytest
@@ -66,3 +67,20 @@ def test_the_audit_on_postgres_finds_exactly_what_the_demo_planted(roe, pg_url, 
             with run_lock(open_database(pg_url), "demo"):
                 pass
     engine.dispose()
+
+
+def test_dates_in_details_are_iso_8601_utc_on_postgres_as_on_sqlite(roe, pg_url, tmp_path):
+    lite = f"sqlite:///{tmp_path / 'lite.db'}"
+    docs = []
+    for url in (pg_url, lite):
+        assert roe("demo", "--accounts", "300", "--seed", "5", "--as-of", "2026-11-01",
+                   db=url).exit_code == 0
+        result = roe("audit", "--as-of", "2026-11-01", "--format", "json", "--fail-on", "never",
+                     "--rule", "HND001,HND002", db=url)
+        assert result.exit_code == 0, result.output
+        docs.append({(f["rule"], f["object_id"]): f["details"]
+                     for f in json.loads(result.stdout)["findings"]})
+    on_pg, on_sqlite = docs
+    dated = [v for d in on_pg.values() for k, v in d.items() if k.endswith("_at") and v]
+    assert dated and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", v) for v in dated)
+    assert on_pg == on_sqlite

@@ -53,7 +53,7 @@ def test_the_run_lock_refuses_a_second_run(db_url, roe):
             with run_lock(open_database(db_url), "demo"):
                 raise AssertionError("a second lock was granted")
         except LockedError as exc:
-            assert "Another roe run" in exc.what and '"command": "audit"' in exc.what
+            assert "Another roe run" in exc.what and "`roe audit` (pid " in exc.what
         busy = roe("demo", "--accounts", "20")
         assert busy.exit_code == 4
         assert "Another roe run is using this mirror" in busy.stderr

@@ -27,6 +27,7 @@ from typing import Any
 import urllib3
 
 from roe_cli.shared.errors import CrmError, redact, register_secret
+from roe_cli.shared.net import unreachable
 
 from .ratelimit import Pacer
 from .settings import HubSpotSettings
@@ -116,6 +117,7 @@ class HubSpotClient:
         self._timeout = (self.settings.connect_timeout_seconds, self.settings.timeout_seconds)
         self.calls = 0  # every HTTP request sent, retries included
         self.retries = 0
+        self.answered = False  # HubSpot has sent an HTTP answer (any status) this run
         self.server_time: datetime | None = None  # HubSpot's clock at the last response
         self.first_server_time: datetime | None = None  # ... and at the first one
         self.daily_limit: int | None = None  # from X-HubSpot-RateLimit-Daily(-Remaining)
@@ -198,8 +200,13 @@ class HubSpotClient:
                     ) from None
                 if status is None and not isinstance(exc, urllib3.exceptions.HTTPError | OSError):
                     raise
+                if status is None or status == 0:
+                    self._check_reachable(what, exc, attempt)
+                else:
+                    self.answered = True
                 wait, reason = self._verdict(what, exc, status or 0, attempt)
             else:
+                self.answered = True
                 try:
                     raw = resp.data
                 finally:
@@ -224,6 +231,19 @@ class HubSpotClient:
                         reason, what, wait, attempt + 1, s.max_retries + 1)
             if wait > 0:
                 self._sleep(wait)
+
+    def _check_reachable(self, what: str, exc: Exception, attempt: int) -> None:
+        """Raise at once when nothing answers at the host (connection refused, unknown name):
+        before HubSpot ever answered this run, retrying with rate-limit waits cannot help. Once
+        it has answered, a refusal may be a blip: two retries, then the same error."""
+        refused = unreachable(exc)
+        if refused is None or (self.answered and attempt < min(2, self.settings.max_retries)):
+            return
+        raise CrmError(
+            f"Cannot reach HubSpot at {self.host} ({refused}) for {what}.",
+            "Check HUBSPOT_BASE_URL (unset means https://api.hubapi.com), the network, a proxy "
+            "or firewall between roe and HubSpot, then run again.",
+        )
 
     def _verdict(self, what: str, exc: Exception, status: int, attempt: int) -> tuple[float, str]:
         """How long to wait before retrying ``exc``, or raise when retrying cannot help."""

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import requests
 
 from roe_cli.shared.errors import ConfigError, CrmError, redact, register_secret
+from roe_cli.shared.net import unreachable
 
 from .settings import SalesforceSettings
 
@@ -117,6 +118,7 @@ class GuardedSession(requests.Session):
         self.usage: tuple[int, int] | None = None  # (used, limit) from Sforce-Limit-Info
         self.server_time: datetime | None = None  # the Date header of the latest answer (naive UTC)
         self.attempts = 0  # attempts of the latest call, for error messages
+        self.answered = False  # Salesforce has sent an HTTP answer (any status) this run
         self._sleep = sleep
 
     def request(self, method, url, *args, **kwargs):  # noqa: D102 - see the class docstring
@@ -137,11 +139,16 @@ class GuardedSession(requests.Session):
             except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
                 if attempt > self.settings.retries:
                     raise
+                # nothing listening, or no such host, before Salesforce ever answered: asking
+                # again with waits cannot help; once it has answered, a refusal may be a blip
+                if unreachable(exc) and (not self.answered or attempt > 2):
+                    raise
                 wait = self._backoff(attempt, None)
                 log.warning("%s %s: %s; retry %d of %d in %.1fs", method, path,
                             type(exc).__name__, attempt, self.settings.retries, wait)
                 self._sleep(wait)
                 continue
+            self.answered = True
             self._observe(response)
             log.debug("%s %s -> %s in %.2fs", method, path, response.status_code, time.monotonic() - started)
             if not self._retryable(path, response.status_code) or attempt > self.settings.retries:
@@ -292,6 +299,15 @@ def crm_error(exc: BaseException, action: str, session: GuardedSession | None = 
             f"Salesforce did not answer within {timeout:g} seconds while {action}{tries}.",
             "Run again later: the next run resumes where this one stopped. On a slow org or "
             "network, raise timeout_seconds in the [salesforce] table of rules.toml.",
+        )
+    refused = unreachable(exc)
+    if refused is not None:
+        host = urlsplit(getattr(getattr(exc, "request", None), "url", None) or "").netloc
+        at = f" at {host}" if host else ""
+        return CrmError(
+            f"Cannot reach Salesforce{at} ({refused}) while {action}{tries}.",
+            "Check SALESFORCE_INSTANCE_URL (or SALESFORCE_DOMAIN), the network, a proxy or "
+            "firewall between roe and Salesforce, then run again.",
         )
     if isinstance(exc, requests.exceptions.ConnectionError):
         return CrmError(

@@ -46,6 +46,12 @@ def _format(output: Path, fmt: ExportFormat | None) -> str:
 
 
 def _done(result: ExportResult, what: str) -> None:
+    from ..export.writers import STDOUT
+
+    if str(result.path) == STDOUT:  # stdout holds the data: the note goes to stderr
+        render.literal(f"Wrote {result.rows:,} {what} to standard output ({result.format}).",
+                       err=True)
+        return
     render.literal(f"Wrote {result.rows:,} {what} to {result.path} ({result.format}).")
 
 

@@ -67,7 +67,9 @@ NewOpt = Annotated[bool, typer.Option("--new", help="Only findings first seen in
 DEFAULT_STATUS = "open,waived"
 
 # Exports.
-OutputOpt = Annotated[Path, typer.Option("--output", "-o", help="The file to write (replaced atomically).")]
+OutputOpt = Annotated[Path, typer.Option(
+    "--output", "-o", help="The file to write (replaced atomically); - writes csv (the default "
+    "there), json or jsonl to standard output.")]
 ExportFormatOpt = Annotated[
     ExportFormat | None,
     typer.Option(
@@ -106,6 +108,24 @@ def finding_filter(rule: str | None, severity: Severity | None, owner: str | Non
     return flt
 
 
+def version_text() -> str:
+    """``roe X.Y.Z``: the installed package's version (the source tree's when not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import __version__
+
+    try:
+        return f"roe {version('roe')}"
+    except PackageNotFoundError:
+        return f"roe {__version__}"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(0)
+
+
 def global_options(
     ctx: typer.Context,
     db: Annotated[
@@ -131,6 +151,9 @@ def global_options(
         typer.Option("--log-file", envvar="ROE_LOG", help="Append a log of the run to this file."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print roe's version and exit.", is_eager=True,
+        callback=_print_version)] = False,
 ) -> None:
     """Options that every command takes, before the command name (the log is set up from
     ``--log-file`` and ``-v`` by the app itself, before this runs)."""

@@ -124,9 +124,11 @@ def progress_bar(description: str, total: int | None) -> Iterator[Advance]:
         yield advance
 
 
-def literal(text: str) -> None:
-    """One line on stdout, as given: no markup, control characters shown as escapes."""
-    console.print(visible(text, lines=True), markup=False, highlight=False)
+def literal(text: str, *, err: bool = False) -> None:
+    """One line on stdout (stderr with ``err``), as given: no markup, control characters shown
+    as escapes."""
+    (err_console if err else console).print(visible(text, lines=True), markup=False,
+                                            highlight=False)
 
 
 def cell(value: object, style: str = "") -> Text:
@@ -139,6 +141,21 @@ def print_json_document(text: str) -> None:
     """A JSON document on stdout as it is (no pretty colours), safe for a terminal."""
     sys.stdout.write(visible_json(text) + "\n")
     sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def messages_to_stderr(when: bool = True) -> Iterator[None]:
+    """While active (and ``when``), what the printers here would write to stdout goes to stderr:
+    stdout carries data (``-o -``) and must hold nothing else."""
+    global console
+    if not when:
+        yield
+        return
+    saved, console = console, err_console
+    try:
+        yield
+    finally:
+        console = saved
 
 
 # -- sync and audit ------------------------------------------------------------------------------
@@ -305,6 +322,12 @@ def print_plan_saved(plan: Plan, path: Path | None) -> None:
         return
     console.print(f"Plan saved to {path} (hash {plan.hash[:12]}).", markup=False)
     console.print(f"Next: review it, then `roe approve {path} --by NAME`.", markup=False)
+
+
+def print_plan_written_to_stdout(plan: Plan) -> None:
+    """The note after ``-o -``: the plan went to stdout; approving needs it in a file."""
+    console.print(f"Plan written to standard output (hash {plan.hash[:12]}). Save it to a file "
+                  "to approve it: `roe approve FILE --by NAME`.", markup=False)
 
 
 def print_approval(plan: Plan, plan_file: Path, previous: Approval | None) -> None:

@@ -21,14 +21,21 @@ if TYPE_CHECKING:
 
 
 def _finish_plan(result: BuildResult, output: str | None, show: int) -> None:
-    """Print the plan; save it when ``-o`` was given and it changes something."""
-    from ..plans import save_plan
+    """Print the plan; save it when ``-o`` was given and it changes something. ``-o -`` writes
+    the plan's JSON to stdout, and everything else to stderr."""
+    from ..plans import plan_text, save_plan
 
-    render.print_plan(result, show, saving=bool(output))
-    if result.empty:
-        return
-    path = save_plan(result.plan, output) if output else None
-    render.print_plan_saved(result.plan, path)
+    to_stdout = output == "-"
+    with render.messages_to_stderr(to_stdout):
+        render.print_plan(result, show, saving=bool(output))
+        if result.empty:
+            return
+        if to_stdout:
+            typer.echo(plan_text(result.plan), nl=False)
+            render.print_plan_written_to_stdout(result.plan)
+            return
+        path = save_plan(result.plan, output) if output else None
+        render.print_plan_saved(result.plan, path)
 
 
 def reassign(
@@ -47,7 +54,8 @@ def reassign(
         "(default account,contact,opportunity).")] = None,
     source: PlanSourceOpt = None,
     output: Annotated[str | None, typer.Option(
-        "--output", "-o", help="Save the plan to this JSON file (to approve and apply it).")] = None,
+        "--output", "-o", help="Save the plan to this JSON file (to approve and apply it); - "
+        "writes it to standard output.")] = None,
     by: PlanByOpt = None,
     show: ShowOpt = 50,
 ) -> None:
@@ -146,7 +154,7 @@ def revert(
     results_file: Annotated[Path, typer.Argument(
         help="The results CSV of an apply.", dir_okay=False)],
     output: Annotated[str | None, typer.Option(
-        "--output", "-o", help="Save the reverse plan to this JSON file.")] = None,
+        "--output", "-o", help="Save the reverse plan to this JSON file (- : standard output).")] = None,
     source: PlanSourceOpt = None,
     by: PlanByOpt = None,
     show: ShowOpt = 50,

@@ -17,6 +17,9 @@ Formats:
 * ``parquet``: typed columns (times as UTC timestamps), for pandas, DuckDB, Spark.
 * ``json``: one JSON array of objects; ``jsonl``: one object a line. Nested ``details`` stay objects.
 
+``-o -`` (the path :data:`STDOUT`) streams csv (the default there; no byte-order mark), json or
+jsonl to standard output instead of a file; xlsx and parquet are binary and go to files only.
+
 Times are UTC throughout.
 """
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -53,6 +57,8 @@ EXTENSIONS = {
     ".ndjson": "jsonl",
 }
 BATCH = 5000
+STDOUT = "-"  # the output path that means standard output
+TEXT_FORMATS = ("csv", "json", "jsonl")  # the formats that can go to standard output
 PARQUET_ROW_GROUP = 100_000
 XLSX_MAX_ROWS = 1_048_576  # per sheet, header included
 
@@ -83,6 +89,8 @@ def format_for(path: str | Path, fmt: str | None) -> str:
         if fmt not in FORMATS:
             raise UsageError(f"Unknown export format {fmt!r}.", f"Use one of {', '.join(FORMATS)}.")
         return fmt
+    if str(path) == STDOUT:
+        return "csv"
     suffix = Path(path).suffix.lower()
     if suffix in EXTENSIONS:
         return EXTENSIONS[suffix]
@@ -135,9 +143,22 @@ def _batches(rows: Iterable[Row], size: int = BATCH) -> Iterator[list[Row]]:
         yield batch
 
 
-def _write_csv(path: Path, columns: list[Column], batches: Batches, on_batch: OnBatch) -> int:
+@contextlib.contextmanager
+def _open_text(path: Path | None, *, encoding: str, newline: str) -> Iterator[Any]:
+    """``path`` opened for writing text, or standard output (left open) when ``path`` is None."""
+    if path is None:
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    with open(path, "w", encoding=encoding, newline=newline) as fh:
+        yield fh
+
+
+def _write_csv(path: Path | None, columns: list[Column], batches: Batches,
+               on_batch: OnBatch) -> int:
+    """CSV to ``path``, or to standard output when ``path`` is None."""
     n = 0
-    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+    with _open_text(path, encoding="utf-8-sig", newline="") as fh:
         writer = csv.writer(fh, dialect="excel")
         writer.writerow([c.name for c in columns])
         for batch in batches:
@@ -157,10 +178,11 @@ def _write_csv(path: Path, columns: list[Column], batches: Batches, on_batch: On
     return n
 
 
-def _write_json(path: Path, columns: list[Column], batches: Batches, on_batch: OnBatch,
+def _write_json(path: Path | None, columns: list[Column], batches: Batches, on_batch: OnBatch,
                 lines: bool) -> int:
+    """JSON (or JSON lines) to ``path``, or to standard output when ``path`` is None."""
     n = 0
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+    with _open_text(path, encoding="utf-8", newline="\n") as fh:
         if not lines:
             fh.write("[")
         for batch in batches:
@@ -321,6 +343,9 @@ def write_rows(
     as it was. Returns how many rows were written. ``mode`` sets the file's permission bits
     (see :func:`~roe_cli.shared.files.atomic_path`).
     """
+    advance: OnBatch = on_batch or (lambda n: None)
+    if str(path) == STDOUT:
+        return _write_stdout(fmt, columns, _batches(rows), advance)
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"{target} is a folder.", "Give a file name, e.g. -o findings.csv.")
@@ -330,7 +355,6 @@ def write_rows(
     folder = target.parent
     if not folder.is_dir():
         raise UsageError(f"The folder {folder} does not exist.", "Create it first or write elsewhere.")
-    advance: OnBatch = on_batch or (lambda n: None)
     batches = _batches(rows)
     try:
         with atomic_path(target, mode=mode) as tmp:
@@ -352,3 +376,17 @@ def write_rows(
         ) from None
     return ExportResult(path=target, format=fmt, rows=n)
 
+
+
+def _write_stdout(fmt: str, columns: list[Column], batches: Batches,
+                  advance: OnBatch) -> ExportResult:
+    """Stream the rows to standard output (``-o -``): csv, json or jsonl only."""
+    if fmt not in TEXT_FORMATS:
+        raise UsageError(f"{fmt} is a binary format and cannot go to standard output.",
+                         f"Write it to a file (-o export.{fmt}), or pass --format csv, json or "
+                         "jsonl with -o -.")
+    if fmt == "csv":
+        n = _write_csv(None, columns, batches, advance)
+    else:
+        n = _write_json(None, columns, batches, advance, lines=fmt == "jsonl")
+    return ExportResult(path=Path(STDOUT), format=fmt, rows=n)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.engine import Engine
 
-from ..models import findings
+from ..models import audit_runs, findings
 from ..rules import REGISTRY, rule_codes
 from ..shared.errors import UsageError
 from ..shared.vocab import OBJECT_TYPES, FindingStatus
@@ -26,6 +26,11 @@ def build_from_findings(engine: Engine, rules: Sequence[str], *, source: str | N
     """A plan from open findings' suggested owners for the rule codes in ``rules`` (or ``all``)."""
     codes = _rule_codes(rules)
     with engine.connect() as conn:
+        audited = conn.execute(select(func.count()).select_from(audit_runs)
+                               .where(audit_runs.c.status == "done")).scalar_one()
+        if not audited and conn.execute(select(findings.c.id).limit(1)).first() is None:
+            raise UsageError("No audit has run on this mirror yet, so there are no findings to "
+                             "plan from.", "Run `roe audit` first, then `roe reassign --findings`.")
         query = select(findings).where(
             findings.c.status == FindingStatus.OPEN,
             findings.c.rule.in_(codes),

@@ -23,14 +23,18 @@ _APPROVAL_KEYS = sorted(Approval.model_fields)
 _PLAN_KEYS = set(Plan.model_fields) - {"path"}
 
 
+def plan_text(plan: Plan) -> str:
+    """The plan file's text: the plan's JSON, indented, ending with a newline."""
+    return json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n"
+
+
 def save_plan(plan: Plan, path: str | Path) -> Path:
     """Write ``plan`` to ``path`` (atomically: a crash never leaves half a plan)."""
     path = Path(path)
     if not path.parent.exists():
         raise UsageError(f"The folder {path.parent} does not exist.",
                          "Create it, or give -o a path in an existing folder.")
-    text = json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n"
-    atomic_write(path, text.encode("utf-8"))
+    atomic_write(path, plan_text(plan).encode("utf-8"))
     return path
 
 

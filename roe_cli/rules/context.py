@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     Boolean,
     Column,
+    DateTime,
     Index,
     Integer,
     MetaData,
@@ -129,13 +130,26 @@ class RuleContext:
 
     # -- JSON details, portable -------------------------------------------------------------
     def json(self, **values: Any) -> Col:
-        """A JSON object built in SQL from column expressions (SQLite or PostgreSQL)."""
+        """A JSON object built in SQL from column expressions (SQLite or PostgreSQL).
+
+        Date-times become ISO 8601 UTC text with whole seconds (``2026-03-31T00:00:00Z``, as
+        :func:`~roe_cli.shared.clock.utc_text` writes them) on every database, not each
+        database's own rendering of a timestamp."""
         args: list[Any] = []
         for key, value in values.items():
-            args.extend([literal(key), value])
+            args.extend([literal(key), self.iso_utc(value)])
         if self.conn.dialect.name == "postgresql":
             return cast(func.json_build_object(*args), Text)
         return func.json_object(*args)
+
+    def iso_utc(self, value: Any) -> Any:
+        """``value`` as ISO 8601 UTC text when it is a date-time column (NULL stays NULL), else
+        ``value`` itself. Stored times are naive UTC."""
+        if not isinstance(getattr(value, "type", None), DateTime):
+            return value
+        if self.conn.dialect.name == "postgresql":
+            return func.to_char(value, literal('YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+        return func.strftime(literal("%Y-%m-%dT%H:%M:%SZ"), value)
 
     # -- lookup tables ----------------------------------------------------------------------
     def ensure(self, *names: str) -> None:
