@@ -161,16 +161,26 @@ class Workspace:
 
     # -- the runs ------------------------------------------------------------------------------
 
-    def sync(self, source: str, *, full: bool = False,
+    def sync(self, source: str, *, full: bool = False, allow_mass_delete: bool = False,
              progress: Progress = no_progress) -> tuple[SyncReport, str | None]:
-        """Pull ``source`` into the mirror: the report and the org's API usage text, if any."""
+        """Pull ``source`` into the mirror: the report and the org's API usage text, if any.
+
+        A full sync keeps records it would mark deleted beyond ``[sync] max_delete_share``
+        (CrmError) unless ``allow_mass_delete``."""
+        from .sync import DEFAULT_MAX_DELETE_SHARE
         from .sync import sync as run_sync
 
+        if source == Source.DEMO:
+            raise UsageError("The demo org is not synced: `roe demo` generates it into the mirror.",
+                             "Run `roe demo` to (re)build it, or sync salesforce or hubspot.")
+        config = self.config_if_present()
+        share = config.sync.max_delete_share if config is not None else DEFAULT_MAX_DELETE_SHARE
         engine = self.engine
         with self.connector(source) as connector:
             with self.lock(f"sync {source}"), progress(f"Syncing {source}", None) as advance:
                 report = run_sync(engine, connector, full=full,
-                                  on_page=lambda _object, n: advance(n))
+                                  on_page=lambda _object, n: advance(n),
+                                  max_delete_share=share, allow_mass_delete=allow_mass_delete)
         return report, report.api_usage or None
 
     def audit(self, as_of: datetime | None = None,

@@ -41,6 +41,7 @@ from .schema import (
     ExceptionRule,
     RulesConfig,
     Settings,
+    SyncSettings,
     Team,
     Territory,
     Text,
@@ -80,6 +81,7 @@ _SECTIONS: dict[str, Any] = {
     "exceptions": tuple[dict[str, Any], ...],
     "salesforce": dict[str, Any],
     "hubspot": dict[str, Any],
+    "sync": dict[str, Any],
 }
 _CONNECTOR_SETTINGS = (Source.SALESFORCE, Source.HUBSPOT)  # sources with a rules.toml table
 
@@ -160,6 +162,7 @@ class _Loader:
                 sections[key] = value if secret else checked
 
         settings = self._validate(Settings, sections.get("settings", {}), ("settings",))
+        sync = self._validate(SyncSettings, sections.get("sync", {}), ("sync",))
         role_map = sections.get("role_map", {})
         teams = self._teams(sections.get("teams", ()), raw.get("teams"))
         territories = self._territories(sections.get("territories", ()), raw.get("teams"), teams)
@@ -182,6 +185,7 @@ class _Loader:
             exceptions=tuple(exceptions),
             salesforce=connectors.get(Source.SALESFORCE),
             hubspot=connectors.get(Source.HUBSPOT),
+            sync=sync or SyncSettings(),
             warnings=tuple(self.warnings),
             key_lines=self.lines,
         )

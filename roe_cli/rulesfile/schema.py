@@ -184,6 +184,14 @@ class Settings(_Frozen):
     free_email_domains: tuple[Annotated[str, AfterValidator(_domain)], ...] = DEFAULT_FREE_EMAIL_DOMAINS
 
 
+class SyncSettings(_Frozen):
+    """``[sync]``: how far a full sync may go on its own."""
+
+    # A full sync refuses to mark more than this share of an object's live records deleted
+    # (and never acts on an empty pull); `roe sync --full --allow-mass-delete` overrides it.
+    max_delete_share: Annotated[float, annotated_types.Ge(0), annotated_types.Le(1)] = 0.10
+
+
 class NamedEmail(NamedTuple):
     """An e-mail the rules file names, the key that names it and the line it is on."""
 
@@ -207,6 +215,7 @@ class RulesConfig:
     exceptions: tuple[ExceptionRule, ...] = ()
     salesforce: Any = None  # SalesforceSettings, or None when the file has no [salesforce]
     hubspot: Any = None  # HubSpotSettings, or None when the file has no [hubspot]
+    sync: SyncSettings = field(default_factory=SyncSettings)
     warnings: tuple[Problem, ...] = ()  # suspicious but valid: `roe rules --check` shows them
     key_lines: Mapping[KeyPath, int] = field(default_factory=dict, repr=False, compare=False)
 
