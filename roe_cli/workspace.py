@@ -57,6 +57,9 @@ class Workspace:
         self.db = db
         self.rules = rules
         self._engine: Engine | None = None
+        # Only sync, demo and `db upgrade` may create a mirror; every other call refuses a
+        # missing or empty one (a typo in --db must not audit a fresh, empty mirror).
+        self._may_create = False
 
     # -- what it points at -------------------------------------------------------------------
 
@@ -72,18 +75,25 @@ class Workspace:
     def engine(self) -> Engine:
         """The mirror, opened and migrated on first use."""
         if self._engine is None:
-            self._engine = self.open_engine()
+            from .db import open_database
+
+            self._engine = open_database(self.db_url, may_create=self._may_create)
         return self._engine
 
-    def open(self) -> None:
-        """Open (and migrate) the mirror now rather than on first use."""
-        _ = self.engine
+    def open(self, *, create: bool = False) -> Engine:
+        """Open (and migrate) the mirror now rather than on first use. Only ``create`` (sync,
+        demo) makes a mirror that is not there; otherwise a missing or empty one is refused."""
+        if create:
+            self._may_create = True
+        return self.engine
 
-    def open_engine(self, *, migrate: bool = True) -> Engine:
+    def open_engine(self, *, migrate: bool = True, may_create: bool = True) -> Engine:
         """A new engine on the mirror; with ``migrate=False`` the schema is left as it is."""
-        from .db import open_database
+        from .db import create, open_database
 
-        return open_database(self.db_url, migrate=migrate)
+        if not migrate:
+            return create(self.db_url, may_create=may_create)
+        return open_database(self.db_url, may_create=may_create)
 
     @staticmethod
     def display_url(engine: Engine) -> str:
@@ -145,10 +155,10 @@ class Workspace:
     # -- schema --------------------------------------------------------------------------------
 
     def schema_status(self) -> tuple[str, SchemaStatus]:
-        """The mirror's display URL and schema status, without migrating it."""
+        """The mirror's display URL and schema status, without migrating (or creating) it."""
         from . import db
 
-        engine = self.open_engine(migrate=False)
+        engine = self.open_engine(migrate=False, may_create=False)
         return self.display_url(engine), db.status(engine)
 
     def upgrade_schema(self) -> tuple[str, SchemaStatus, SchemaStatus]:
@@ -175,7 +185,7 @@ class Workspace:
                              "Run `roe demo` to (re)build it, or sync salesforce or hubspot.")
         config = self.config_if_present()
         share = config.sync.max_delete_share if config is not None else DEFAULT_MAX_DELETE_SHARE
-        engine = self.engine
+        engine = self.open(create=True)
         with self.connector(source) as connector:
             with self.lock(f"sync {source}"), progress(f"Syncing {source}", None) as advance:
                 report = run_sync(engine, connector, full=full,
@@ -198,7 +208,7 @@ class Workspace:
         """Replace the demo org in the mirror; the counts of what was written."""
         from .demo import load_demo_org
 
-        engine = self.engine
+        engine = self.open(create=True)
         with self.lock("demo"), progress("Generating the demo org", accounts) as advance:
             return load_demo_org(engine, accounts, seed, as_of, on_chunk=advance)
 

@@ -7,8 +7,14 @@ Ctrl-C on ``roe demo`` leaves a mirror that says it is partial."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import random
+import sqlite3
 
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from roe_cli.cli import app
 from roe_cli.models import accounts
 from tests.conftest import AS_OF, RULES
 from tests.emulators.hubspot import FAST_SETTINGS_TOML, hs_emulator  # noqa: F401
@@ -115,3 +121,146 @@ def test_sync_of_the_demo_source_is_refused_and_leaves_the_demo_org_alone(roe, o
     with org.connect() as conn:
         assert conn.execute(select(func.count()).select_from(accounts).where(
             accounts.c.deleted.is_(False))).scalar_one() == before
+
+
+# ---- only sync, demo and db upgrade create a mirror ------------------------------------------------
+
+READERS = [
+    ("audit",),
+    ("findings",),
+    ("export", "findings", "-o", "out.csv"),
+    ("export", "kpi", "-o", "kpi.csv"),
+    ("waive", "1", "--reason", "x", "--by", "a@b.c"),
+    ("reassign", "--transfer-from", "a@example.com", "--to", "b@example.com"),
+    ("db", "status"),
+]
+
+
+@pytest.mark.parametrize("args", READERS, ids=lambda a: " ".join(a[:2]))
+def test_a_command_that_reads_the_mirror_refuses_a_missing_one_and_creates_nothing(
+        roe, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "nothing-here.db"
+    result = roe(*args, db=str(path))
+    assert result.exit_code == 2, result.output
+    assert f"There is no mirror at {path}" in result.stderr and "roe sync" in result.stderr
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("args", READERS, ids=lambda a: " ".join(a[:2]))
+def test_a_mirror_path_in_a_missing_folder_is_refused_everywhere(roe, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    result = roe(*args, db="typo/roe.db")
+    assert result.exit_code == 2, result.output
+    assert f"The folder {tmp_path / 'typo'} for the mirror roe.db does not exist" in result.stderr
+    assert not (tmp_path / "typo").exists()
+
+
+def test_sync_and_demo_into_a_missing_folder_are_refused_too(roe, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for args in (("demo", "--accounts", "5"), ("sync", "--source", "hubspot"), ("db", "upgrade")):
+        result = roe(*args, db="typo/roe.db")
+        assert result.exit_code == 2, result.output
+        assert "does not exist" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_db_option_is_refused_and_does_not_audit_roe_db(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ROE_DB", raising=False)
+    for args in (("audit",), ("demo", "--accounts", "5"), ("findings",)):
+        result = CliRunner().invoke(app, ["--db", "", "--rules", str(RULES), *args])
+        assert result.exit_code == 2, result.output
+        assert "--db / ROE_DB is empty" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_mirror_with_tables_but_no_data_is_refused_with_sync_first(roe, tmp_path):
+    path = tmp_path / "fresh.db"
+    assert roe("db", "upgrade", db=str(path)).exit_code == 0  # db upgrade may create it
+    result = roe("audit", db=str(path))
+    assert result.exit_code == 2, result.output
+    assert "holds no CRM data yet" in result.stderr and "roe sync" in result.stderr
+    assert "No open findings" not in result.output
+
+
+def test_a_file_without_roe_tables_is_refused_as_empty(roe, tmp_path):
+    path = tmp_path / "other.db"
+    con = sqlite3.connect(path)
+    con.execute("create table t (x)")
+    con.commit()
+    con.close()
+    result = roe("findings", db=str(path))
+    assert result.exit_code == 2, result.output
+    assert "is empty (no roe tables)" in result.stderr
+
+
+def test_demo_and_db_upgrade_create_the_mirror(roe, tmp_path):
+    assert roe("demo", "--accounts", "5", db=str(tmp_path / "d.db")).exit_code == 0
+    assert roe("audit", "--fail-on", "never", db=str(tmp_path / "d.db")).exit_code == 0
+    assert roe("db", "upgrade", db=str(tmp_path / "u.db")).exit_code == 0
+    assert (tmp_path / "u.db").exists()
+
+
+# ---- a corrupt, unreadable or read-only mirror ------------------------------------------------------
+
+def _fingerprint(path):
+    return path.read_bytes(), path.stat().st_mtime_ns, sorted(p.name for p in path.parent.iterdir())
+
+
+def test_a_corrupt_mirror_is_a_clear_error_exit_2_and_stays_untouched(roe, tmp_path):
+    path = tmp_path / "corrupt.db"
+    path.write_bytes(random.Random(15).randbytes(64 * 1024))
+    before = _fingerprint(path)
+    for args in (("audit",), ("findings",), ("sync", "--source", "hubspot"), ("demo", "--accounts", "5")):
+        result = roe(*args, db=str(path))
+        assert result.exit_code == 2, (args, result.output)
+        assert "is not a readable roe mirror" in result.stderr
+        assert "Traceback" not in result.output and len(result.output.splitlines()) <= 4
+    assert _fingerprint(path) == before
+
+
+def test_an_unreadable_mirror_is_a_clear_error_exit_2_and_stays_untouched(roe, org, tmp_path):
+    path = tmp_path / "mirror.db"
+    org.dispose()
+    path.chmod(0o000)
+    try:
+        before = _fingerprint(path)
+        for args in (("audit",), ("findings",), ("demo", "--accounts", "5")):
+            result = roe(*args)
+            assert result.exit_code == 2, (args, result.output)
+            assert f"Cannot read the mirror {path}: permission denied" in result.stderr
+        assert _fingerprint(path) == before
+    finally:
+        path.chmod(0o600)
+
+
+def test_a_read_only_mirror_file_is_a_clear_error_exit_2_and_stays_untouched(roe, org, tmp_path):
+    path = tmp_path / "mirror.db"
+    org.dispose()
+    path.chmod(0o444)
+    try:
+        before = _fingerprint(path)
+        for args in (("audit",), ("findings",), ("demo", "--accounts", "5")):
+            result = roe(*args)
+            assert result.exit_code == 2, (args, result.output)
+            assert f"The mirror {path} is read-only; roe did not touch it" in result.stderr
+        assert _fingerprint(path) == before
+    finally:
+        path.chmod(0o600)
+
+
+def test_a_mirror_in_a_read_only_folder_is_a_clear_error_exit_2_and_stays_untouched(
+        roe, org, tmp_path):
+    path = tmp_path / "mirror.db"
+    org.dispose()
+    tmp_path.chmod(0o555)
+    try:
+        before = _fingerprint(path)
+        result = roe("audit")
+        assert result.exit_code == 2, result.output
+        assert "is read-only; roe did not touch the mirror" in result.stderr
+        assert _fingerprint(path) == before
+    finally:
+        tmp_path.chmod(0o755)

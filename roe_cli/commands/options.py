@@ -133,8 +133,12 @@ def global_options(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress to stderr.")] = False,
 ) -> None:
     """Options that every command takes, before the command name."""
+    from ..settings import database_url
+
     render.setup_logging(verbose, log_file)
     render.set_widths()
+    if db is not None:
+        database_url(db)  # `--db ''` is refused here, before any command runs
     ctx.obj = Workspace(db=db, rules=rules)
 
 
