@@ -193,15 +193,34 @@ class Workspace:
                                   max_delete_share=share, allow_mass_delete=allow_mass_delete)
         return report, report.api_usage or None
 
-    def audit(self, as_of: datetime | None = None,
-              codes: Sequence[str] | None = None) -> AuditResult:
-        """Run the rules file against the mirror and store the findings."""
-        from .audit import run_audit
+    def audit(self, as_of: datetime | None = None, codes: Sequence[str] | None = None, *,
+              store: bool = True, record: bool = False) -> AuditResult:
+        """Run the rules file against the mirror and store the findings.
 
+        Nothing is stored without ``store``, nor, unless ``record``, when ``as_of`` is earlier
+        than the latest stored run's: a look at the past must not rewrite the live history
+        (``result.stored`` says which). An as-of before 2000 or over a day ahead is refused."""
+        from .audit import check_as_of, latest_stored_as_of, run_audit
+
+        if record and not store:
+            raise UsageError("--record and --no-store contradict each other.",
+                             "Give one of them.")
+        if as_of is not None:
+            check_as_of(as_of)
         config = self.config()
         engine = self.engine
         with self.lock("audit"):
-            return run_audit(engine, config, as_of, list(codes) if codes is not None else None)
+            if store and as_of is not None and not record:
+                latest = latest_stored_as_of(engine)
+                store = latest is None or as_of >= latest
+            return run_audit(engine, config, as_of, list(codes) if codes is not None else None,
+                             store=store)
+
+    def latest_audit_as_of(self) -> datetime | None:
+        """The as-of time of the latest stored audit run (None before the first)."""
+        from .audit import latest_stored_as_of
+
+        return latest_stored_as_of(self.engine)
 
     def load_demo(self, accounts: int, seed: int, as_of: datetime | None = None,
                   progress: Progress = no_progress) -> dict[str, int]:
@@ -236,6 +255,8 @@ class Workspace:
         """The JSON document of an audit run: its summary and every finding it saw."""
         from .findings import FindingFilter, document, iter_findings
 
+        if not result.stored:  # a dry run: its findings are only in the result
+            return document(None, result.as_of, result.summary(), result.items or [])
         items = iter_findings(self.engine, FindingFilter(run_id=result.run_id))
         return document(result.run_id, result.as_of, result.summary(), items)
 

@@ -7,8 +7,10 @@ Ctrl-C on ``roe demo`` leaves a mirror that says it is partial."""
 
 from __future__ import annotations
 
+import json
 import random
 import sqlite3
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -264,3 +266,67 @@ def test_a_mirror_in_a_read_only_folder_is_a_clear_error_exit_2_and_stays_untouc
         assert _fingerprint(path) == before
     finally:
         tmp_path.chmod(0o755)
+
+
+# ---- audit --as-of in the past does not rewrite the live history ------------------------------------
+
+def _history(engine):
+    from roe_cli.models import audit_runs, findings
+
+    with engine.connect() as conn:
+        runs = conn.execute(select(audit_runs.c.id, audit_runs.c.as_of).order_by(audit_runs.c.id)).all()
+        rows = conn.execute(select(findings).order_by(findings.c.id)).all()
+    return runs, rows
+
+
+def test_an_audit_as_of_before_the_latest_run_prints_but_stores_nothing(roe, org):
+    before = _history(org)  # the template's run is as of 2026-11-01
+    result = roe("audit", "--as-of", "2026-03-31", "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    assert "dry run, not stored" in result.stdout and "total" in result.stdout
+    assert "earlier than the latest stored run's" in result.stderr and "--record" in result.stderr
+    assert _history(org) == before
+    findings = roe("findings", "--format", "json")
+    assert json.loads(findings.stdout)["as_of"].startswith("2026-11-01")
+
+
+def test_an_audit_as_of_in_the_past_as_json_lists_its_findings_without_a_run_id(roe, org):
+    before = _history(org)
+    result = roe("audit", "--as-of", "2026-03-31", "--fail-on", "never", "--format", "json")
+    doc = json.loads(result.stdout)
+    assert doc["run_id"] is None and doc["as_of"].startswith("2026-03-31")
+    assert len(doc["findings"]) == doc["summary"]["open"] + doc["summary"]["waived"] > 0
+    assert _history(org) == before
+
+
+def test_an_audit_as_of_in_the_past_with_record_is_stored_as_the_latest_run(roe, org):
+    runs, _ = _history(org)
+    result = roe("audit", "--as-of", "2026-03-31", "--record", "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    after, _ = _history(org)
+    assert len(after) == len(runs) + 1 and after[-1].as_of.date().isoformat() == "2026-03-31"
+
+
+def test_no_store_leaves_the_mirror_as_it_was_for_any_audit(roe, org):
+    before = _history(org)
+    result = roe("audit", "--no-store", "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    assert "Dry run (--no-store)" in result.stderr
+    assert _history(org) == before
+    assert roe("audit", "--no-store", "--record").exit_code == 2
+
+
+@pytest.mark.parametrize("as_of", ["1970-01-01", "1999-12-31T23:59:59Z", "9999-12-31"])
+def test_an_as_of_before_2000_or_more_than_a_day_ahead_is_refused(roe, org, as_of):
+    before = _history(org)
+    result = roe("audit", "--as-of", as_of)
+    assert result.exit_code == 2, result.output
+    assert "outside the range roe audits" in result.stderr
+    assert _history(org) == before
+
+
+def test_an_as_of_up_to_a_day_ahead_is_accepted(roe, org):
+    from roe_cli.shared.clock import utcnow
+
+    tomorrow = (utcnow() + timedelta(hours=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert roe("audit", "--as-of", tomorrow, "--fail-on", "never").exit_code == 0
