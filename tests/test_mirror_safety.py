@@ -8,9 +8,15 @@ Ctrl-C on ``roe demo`` leaves a mirror that says it is partial."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -18,7 +24,7 @@ from typer.testing import CliRunner
 
 from roe_cli.cli import app
 from roe_cli.models import accounts
-from tests.conftest import AS_OF, RULES
+from tests.conftest import AS_OF, ROOT, RULES
 from tests.emulators.hubspot import FAST_SETTINGS_TOML, hs_emulator  # noqa: F401
 
 
@@ -330,3 +336,77 @@ def test_an_as_of_up_to_a_day_ahead_is_accepted(roe, org):
 
     tomorrow = (utcnow() + timedelta(hours=20)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert roe("audit", "--as-of", tomorrow, "--fail-on", "never").exit_code == 0
+
+
+# ---- Ctrl-C on roe demo ---------------------------------------------------------------------------
+
+def _demo_org(path):
+    con = sqlite3.connect(path, timeout=5)
+    try:
+        org = con.execute("select accounts, loaded_accounts, completed_at from demo_orgs").fetchone()
+        count = con.execute("select count(*) from accounts").fetchone()[0]
+    finally:
+        con.close()
+    return org, count
+
+
+def test_a_whole_demo_org_is_recorded_as_complete(roe, tmp_path):
+    assert roe("demo", "--accounts", "50", db=str(tmp_path / "d.db")).exit_code == 0
+    (accounts_, loaded, completed_at), count = _demo_org(tmp_path / "d.db")
+    assert (accounts_, loaded, count) == (50, 50, 50) and completed_at is not None
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def test_ctrl_c_on_a_big_demo_stops_within_seconds_with_one_line_and_a_partial_org(tmp_path):
+    path = tmp_path / "demo.db"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), COLUMNS="200")
+    env.pop("ROE_DB", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "roe_cli.cli", "--db", str(path), "--rules", str(RULES),
+         "demo", "--accounts", "30000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,  # its own process group, which Ctrl-C in a terminal signals whole
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while True:  # until it has committed its first accounts
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the demo never started writing"
+            time.sleep(0.3)
+            try:
+                if path.exists() and _demo_org(path)[1] > 0:
+                    break
+            except sqlite3.OperationalError:
+                pass  # the tables are not there yet
+        workers = _children(proc.pid)
+        sent = time.monotonic()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    assert took < 20, f"took {took:.1f}s to stop"
+    assert proc.returncode == 130, err
+    assert "Traceback" not in out + err and "KeyboardInterrupt" not in out + err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    (accounts_, loaded, completed_at), count = _demo_org(path)
+    assert accounts_ == 30000 and completed_at is None  # recorded as partial
+    assert 0 < loaded == count < 30000
+    assert f"partial demo org ({loaded:,} of 30,000 accounts" in lines[0]
+    assert "roe demo --accounts 30000 --seed 42" in lines[0]
+    for pid in workers:  # no worker process left behind
+        assert not Path(f"/proc/{pid}").exists() or \
+            "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    con = sqlite3.connect(path)
+    assert con.execute("pragma integrity_check").fetchone() == ("ok",)
+    con.close()
