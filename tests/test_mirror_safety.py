@@ -410,3 +410,33 @@ def test_ctrl_c_on_a_big_demo_stops_within_seconds_with_one_line_and_a_partial_o
     con = sqlite3.connect(path)
     assert con.execute("pragma integrity_check").fetchone() == ("ok",)
     con.close()
+
+
+# ---- the README's cron job --------------------------------------------------------------------------
+
+def test_the_readme_cron_script_sets_the_mirror_for_every_command_and_prints_only_on_findings(tmp_path):
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    script = readme.split("# /srv/roe/nightly.sh", 1)[1].split("```", 1)[0]
+    assert "30 2 * * * /srv/roe/nightly.sh" in readme
+    site = tmp_path / "srv"
+    (site / ".venv" / "bin").mkdir(parents=True)
+    roe_bin = site / ".venv" / "bin" / "roe"
+    roe_bin.write_text(f"#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m roe_cli.cli "
+                       f"--rules {RULES} \"$@\"\n")
+    roe_bin.chmod(0o755)
+    (site / "token").write_text("not-used")
+    # The demo org stands in for Salesforce: the same script, the pull replaced.
+    script = script.replace("/srv/roe", str(site)).replace("/var/log/roe.log", str(site / "log.txt"))
+    script = script.replace("roe sync --source salesforce", "roe demo --accounts 60")
+    assert "roe demo --accounts 60 >" in script
+    (site / "nightly.sh").write_text("#!/bin/sh\n" + script)
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROE_")}
+    run = subprocess.run(["sh", str(site / "nightly.sh")], cwd=elsewhere, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1, run.stderr  # the demo org has high findings
+    assert run.stderr == ""
+    assert "open finding(s) at or above high: exit code 1" in run.stdout  # what cron mails
+    assert (site / "roe.db").exists() and (site / "findings.csv").exists()
+    assert list(elsewhere.iterdir()) == []  # no stray ./roe.db where cron started it
