@@ -13,7 +13,7 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -40,6 +40,7 @@ from .models import audit_runs, findings, owners, waivers
 from .rules.context import RuleContext
 from .rulesfile import RulesConfig, check_people
 from .shared.clock import utcnow
+from .shared.errors import UsageError
 from .shared.vocab import SEVERITY_RANK, FindingStatus
 
 _tmp = MetaData()
@@ -85,6 +86,10 @@ class AuditResult:
     by_owner: dict[str, dict[str, int]] = field(default_factory=dict)
     setup_seconds: float = 0.0  # before the first rule: exceptions, planner statistics
     seconds: float = 0.0  # the whole run, findings stored
+    # False for a dry run (--no-store, or an as-of before the latest stored run's): nothing of
+    # it was kept, and ``items`` holds the findings it saw (the mirror has no trace of them).
+    stored: bool = True
+    items: list[dict[str, Any]] | None = None
 
     def total(self, attr: str) -> int:
         return sum(getattr(r, attr) for r in self.rules.values())
@@ -128,15 +133,20 @@ def run_audit(
     config: RulesConfig,
     as_of: datetime | None = None,
     only: Iterable[str] | None = None,
+    *,
+    store: bool = True,
 ) -> AuditResult:
-    """Run the enabled rules (or ``only`` those codes) against the mirror as of ``as_of``."""
+    """Run the enabled rules (or ``only`` those codes) against the mirror as of ``as_of``.
+
+    Without ``store`` the run is rolled back at the end: the result (with its findings in
+    ``items``) is all that is left of it."""
     emails = known_owner_emails(engine)
     if emails:
         check_people(config, emails)
     now = as_of or utcnow()
     selected = config.enabled_rules(only)
     started = time.perf_counter()
-    with engine.connect() as conn, conn.begin():
+    with engine.connect() as conn, conn.begin() as transaction:
         key = conn.execute(
             insert(audit_runs).values(
                 started_at=utcnow(), as_of=now, rules_hash=config.sha256,
@@ -182,7 +192,38 @@ def run_audit(
         )
         run_findings.drop(conn)
         ctx.drop_tables()
+        if not store:
+            from .findings import FindingFilter, iter_findings
+
+            result.items = list(iter_findings(conn, FindingFilter(run_id=run_id)))
+            result.stored = False
+            transaction.rollback()
     return result
+
+
+EARLIEST_AS_OF = datetime(2000, 1, 1)
+AS_OF_AHEAD = timedelta(days=1)
+
+
+def check_as_of(as_of: datetime) -> None:
+    """Refuse an as-of no CRM data can belong to: before 2000, or more than a day from now."""
+    latest = utcnow() + AS_OF_AHEAD
+    if as_of < EARLIEST_AS_OF or as_of > latest:
+        raise UsageError(
+            f"--as-of {as_of.isoformat(sep=' ')} is outside the range roe audits "
+            f"(2000-01-01 to a day from now, {latest:%Y-%m-%d %H:%M} UTC).",
+            "Give a date or time in that range, e.g. --as-of 2026-03-31, or leave --as-of out "
+            "to audit as of now.",
+        )
+
+
+def latest_stored_as_of(engine: Engine) -> datetime | None:
+    """The as-of time of the latest finished audit run, if any."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(audit_runs.c.as_of).where(audit_runs.c.status == "done")
+            .order_by(audit_runs.c.id.desc()).limit(1)
+        ).scalar()
 
 
 def _refresh_statistics(conn: Connection) -> None:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 
 from .settings import sqlite_path
 from .shared.clock import utc_text
-from .shared.errors import ConfigError, LockedError, redact
+from .shared.errors import ConfigError, LockedError, UsageError, redact
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -40,14 +40,46 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-def create(url: str) -> Engine:
-    """An engine for ``url``, with SQLite tuned for one writer and bulk loads."""
+SYNC_FIRST = ("Build it first: `roe sync --source salesforce` (or hubspot), or `roe demo` for the "
+              "demo org. If it exists elsewhere, point --db / ROE_DB at it.")
+
+
+def check_sqlite_file(path: Path, *, may_create: bool) -> None:
+    """Refuse, before SQLite touches anything, a mirror file that is missing (unless
+    ``may_create``), in a missing folder, unreadable, or read-only (roe writes the mirror, its
+    WAL and its lock file beside it). Mode bits count even where root could write anyway:
+    a mirror made read-only on purpose stays untouched."""
+    if not path.parent.is_dir():
+        raise UsageError(f"The folder {path.parent} for the mirror {path.name} does not exist.",
+                         "Check --db / ROE_DB for a typo, or create the folder first.")
+    if not path.exists():
+        if may_create:
+            return
+        raise UsageError(f"There is no mirror at {path}.", SYNC_FIRST)
+    if not path.is_file():
+        raise UsageError(f"The mirror {path} is not a file.", "Point --db / ROE_DB at the mirror file.")
+    mode = path.stat().st_mode
+    if not os.access(path, os.R_OK) or not mode & 0o444:
+        raise UsageError(f"Cannot read the mirror {path}: permission denied.",
+                         f"Give this user read and write access to it (e.g. `chmod 600 {path}`).")
+    folder_mode = path.parent.stat().st_mode
+    if not os.access(path, os.W_OK) or not mode & 0o222:
+        raise UsageError(f"The mirror {path} is read-only; roe did not touch it.",
+                         f"roe writes to its mirror; make it writable (e.g. `chmod 600 {path}`) "
+                         "or work on a copy.")
+    if not os.access(path.parent, os.W_OK | os.X_OK) or not folder_mode & 0o222:
+        raise UsageError(f"The folder {path.parent} of the mirror is read-only; roe did not touch "
+                         "the mirror.",
+                         "roe keeps its write-ahead log and lock file beside the mirror; make the "
+                         "folder writable, or work on a copy in a writable folder.")
+
+
+def create(url: str, *, may_create: bool = True) -> Engine:
+    """An engine for ``url``, with SQLite tuned for one writer and bulk loads. A missing SQLite
+    file is refused unless ``may_create`` (see :func:`check_sqlite_file`)."""
     path = sqlite_path(url)
-    if path is not None and not path.parent.exists():
-        raise ConfigError(
-            f"The folder for the database {path} does not exist.",
-            "Create the folder, or point --db / ROE_DB at another path.",
-        )
+    if path is not None:
+        check_sqlite_file(path, may_create=may_create)
     try:
         engine = create_engine(url, future=True)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
@@ -117,15 +149,45 @@ def upgrade(engine: Engine, revision: str = "head") -> SchemaStatus:
     return status(engine)
 
 
-def open_database(url: str, *, migrate: bool = True) -> Engine:
-    """Open the mirror at ``url`` and bring its schema up to date."""
-    engine = create(url)
+def open_database(url: str, *, migrate: bool = True, may_create: bool = True) -> Engine:
+    """Open the mirror at ``url`` and bring its schema up to date.
+
+    Without ``may_create``, a mirror that is missing, has no tables, or holds no owner and no
+    account is a :class:`UsageError` saying to sync first (nothing is created)."""
+    engine = create(url, may_create=may_create)
+    if not may_create:
+        try:
+            if status(engine).current is None:
+                raise UsageError(f"The mirror {_display(engine)} is empty (no roe tables).",
+                                 SYNC_FIRST)
+        except BaseException:
+            engine.dispose()
+            raise
     if migrate:
         current = status(engine)
         if not current.up_to_date:
             upgrade(engine)
         ensure_indexes(engine)
+    if not may_create and not has_data(engine):
+        engine.dispose()
+        raise UsageError(f"The mirror {_display(engine)} holds no CRM data yet.", SYNC_FIRST)
     return engine
+
+
+def has_data(engine: Engine) -> bool:
+    """Whether the mirror holds any owner or account (of any source)."""
+    from sqlalchemy import select
+
+    from .models import accounts, owners
+
+    with _connect(engine) as conn:
+        return any(conn.execute(select(t.c.id).limit(1)).first() is not None
+                   for t in (owners, accounts))
+
+
+def _display(engine: Engine) -> str:
+    path = sqlite_path(str(engine.url))
+    return str(path) if path is not None else engine.url.render_as_string(hide_password=True)
 
 
 def ensure_indexes(engine: Engine) -> None:
@@ -138,14 +200,28 @@ def ensure_indexes(engine: Engine) -> None:
                 index.create(conn, checkfirst=True)
 
 
+def _corrupt(reason: str) -> bool:
+    return "not a database" in reason or "malformed" in reason
+
+
 @contextlib.contextmanager
 def _connect(engine: Engine) -> Iterator[Connection]:
     try:
         with engine.connect() as conn:
             yield conn
-    except OperationalError as exc:
+    except DatabaseError as exc:
+        reason = redact(str(exc.orig))
+        if not isinstance(exc, OperationalError) and not _corrupt(reason):
+            raise
+        if _corrupt(reason):
+            raise ConfigError(
+                f"{_display(engine)} is not a readable roe mirror (SQLite: {reason}); roe did not "
+                "change it.",
+                "Check --db / ROE_DB. If this is the mirror, restore it from a backup, or build a "
+                "new one at another path with `roe sync` (or `roe demo`).",
+            ) from None
         raise ConfigError(
-            f"Cannot open the database {redact(str(engine.url))}: {redact(str(exc.orig))}",
+            f"Cannot open the database {redact(str(engine.url))}: {reason}",
             "Check --db / ROE_DB: the path must be writable, the server reachable.",
         ) from None
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+import signal
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Index, Table, delete, insert
+from sqlalchemy import Date, DateTime, Index, Table, delete, insert, update
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.types import TypeEngine
 
@@ -25,9 +28,11 @@ from .models import (
     waivers,
 )
 from .shared.clock import utcnow
+from .shared.errors import RoeError
 from .shared.vocab import Source, SyncObject
 
 SOURCE: str = Source.DEMO
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 _TABLES: dict[str, Table] = {**CRM_TABLES, SyncObject.OWNERSHIP_CHANGE: ownership_changes}
 
 
@@ -45,6 +50,7 @@ def load_demo_org(
     """
     as_of = as_of or default_as_of()
     counts = {name: 0 for name in _TABLES} | {"planted": 0}
+    done = [0]
     with engine.begin() as conn:
         for table in [*_TABLES.values(), sync_state, demo_planted, demo_orgs, findings]:
             conn.execute(delete(table).where(table.c.source == source))
@@ -56,13 +62,50 @@ def load_demo_org(
         )
     workers = 2 if accounts >= 20_000 else 1  # a second process pays off on big orgs
     deferred = _defer_indexes(engine)
+    chunks = generate(accounts, seed, as_of, workers=workers)
     try:
-        _load_chunks(engine, source, generate(accounts, seed, as_of, workers=workers), counts, on_chunk)
-    finally:
-        with engine.begin() as conn:  # also after an error: never leave the mirror without them
-            for index in deferred:
-                index.create(conn, checkfirst=True)
+        with _ctrl_c_between_chunks() as interrupted:
+            _load_chunks(engine, source, chunks, counts, on_chunk, done, interrupted)
+    except (_StopBetweenChunks, KeyboardInterrupt) as stop:
+        chunks.close()  # stops the generator's worker processes now
+        if isinstance(stop, _StopBetweenChunks):
+            # (After a second Ctrl-C mid-write the connection may still hold its lock: the
+            # next open of the mirror rebuilds the indexes instead, see _defer_indexes.)
+            _restore_indexes(engine, deferred)
+        again = f"--accounts {accounts} --seed {seed}"
+        if as_of != default_as_of():
+            again += f" --as-of {as_of.isoformat()}"
+        raise DemoInterrupted(done[0], accounts, again) from None
+    except BaseException:
+        chunks.close()
+        _restore_indexes(engine, deferred)
+        raise
+    _restore_indexes(engine, deferred)
+    with engine.begin() as conn:
+        conn.execute(update(demo_orgs).where(demo_orgs.c.source == source)
+                     .values(completed_at=utcnow()))
     return counts
+
+
+class DemoInterrupted(RoeError):
+    """Ctrl-C during ``roe demo``: what is in the mirror, and how to get the whole org."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, loaded: int, accounts: int, options: str) -> None:
+        self.loaded = loaded
+        super().__init__(
+            f"Interrupted: the mirror holds a partial demo org ({loaded:,} of {accounts:,} "
+            f"accounts, recorded as partial); run `roe demo {options}` again to rebuild it whole."
+        )
+
+
+def _restore_indexes(engine: Engine, deferred: list[Index]) -> None:
+    """Rebuild the indexes dropped for the load; also after an error or Ctrl-C, so the mirror is
+    never left without them."""
+    with engine.begin() as conn:
+        for index in deferred:
+            index.create(conn, checkfirst=True)
 
 
 def _defer_indexes(engine: Engine) -> list[Index]:
@@ -78,18 +121,56 @@ def _defer_indexes(engine: Engine) -> list[Index]:
     return deferred
 
 
+class _StopBetweenChunks(Exception):
+    """A Ctrl-C seen while a chunk was written, acted on once it was committed."""
+
+
+@contextlib.contextmanager
+def _ctrl_c_between_chunks() -> Iterator[Callable[[], bool]]:
+    """Hold a first Ctrl-C until the chunk being written is committed: yields ``interrupted()``,
+    which the load checks between chunks. A KeyboardInterrupt inside a write would leave the
+    SQLite connection holding its lock until the process ends, so the clean-up after it (the
+    indexes) would wait 30 seconds and fail. A second Ctrl-C interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    hits: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        hits.append(signum)
+        if len(hits) > 1:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(hits)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _load_chunks(engine: Engine, source: str, chunks: Iterable[Chunk], counts: dict[str, int],
-                 on_chunk: Callable[[int], None] | None) -> None:
+                 on_chunk: Callable[[int], None] | None, done: list[int],
+                 interrupted: Callable[[], bool] = lambda: False) -> None:
+    """Write each chunk in one transaction, with the org's ``loaded_accounts`` (``done[0]``);
+    :class:`_StopBetweenChunks` between chunks once ``interrupted()``."""
     for chunk in chunks:
+        if interrupted():
+            raise _StopBetweenChunks
+        n = len(chunk.rows.get("account", ()))
         with engine.begin() as conn:
             for object_type, rows in chunk.rows.items():
                 table = _TABLES[object_type]
                 bulk_insert(conn, table, [{"source": source, **row} for row in rows])
-                counts[object_type] += len(rows)
             if chunk.planted:
                 bulk_insert(conn, demo_planted, [{"source": source, **p} for p in chunk.planted])
-                counts["planted"] += len(chunk.planted)
-        n = len(chunk.rows.get("account", ()))
+            conn.execute(update(demo_orgs).where(demo_orgs.c.source == source)
+                         .values(loaded_accounts=done[0] + n))
+        done[0] += n  # counted once committed: Ctrl-C inside the transaction rolls it back
+        for object_type, rows in chunk.rows.items():
+            counts[object_type] += len(rows)
+        counts["planted"] += len(chunk.planted)
+        if interrupted():
+            raise _StopBetweenChunks
         if on_chunk and n:
             on_chunk(n)
 

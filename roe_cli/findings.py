@@ -6,6 +6,7 @@ the columns of ``roe export findings``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, FromClause, Select, and_, case, func, or_, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from .models import accounts, audit_runs, contacts, findings, opportunities, owners, waivers
 from .rules import REGISTRY, rule_codes
@@ -104,7 +105,7 @@ def latest_run_id(engine: Engine) -> int | None:
         ).scalar()
 
 
-def _query(engine: Engine, flt: FindingFilter) -> Select[Any]:
+def _query(engine: Engine | None, flt: FindingFilter) -> Select[Any]:
     """The SELECT behind :func:`iter_findings` and :func:`count_findings`."""
     flt.validate()
     f = findings
@@ -157,7 +158,7 @@ def _query(engine: Engine, flt: FindingFilter) -> Select[Any]:
     if flt.resolved_in_run is not None:
         stmt = stmt.where(f.c.resolved_run_id == flt.resolved_in_run)
     run_id = flt.run_id
-    if flt.new_only and run_id is None:
+    if flt.new_only and run_id is None and engine is not None:
         run_id = latest_run_id(engine)
     if run_id is not None:
         stmt = stmt.where(f.c.last_run_id == run_id)
@@ -173,11 +174,18 @@ def count_findings(engine: Engine, flt: FindingFilter) -> int:
         return int(conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
 
 
-def iter_findings(engine: Engine, flt: FindingFilter) -> Iterator[dict[str, Any]]:
+def iter_findings(engine: Engine | Connection, flt: FindingFilter) -> Iterator[dict[str, Any]]:
     """Findings matching ``flt``, as dicts with :data:`FIELDS` (plus ``owner_name`` and
-    ``account_name`` for exports), most severe first. Streams: fine for millions of rows."""
-    stmt = _query(engine, flt)
-    with engine.connect() as conn:
+    ``account_name`` for exports), most severe first. Streams: fine for millions of rows.
+    Given a connection (a run not yet committed, ``flt.run_id`` set), reads through it."""
+    if isinstance(engine, Connection):
+        assert flt.run_id is not None, "a connection reads one run's findings"
+        stmt = _query(None, flt)
+        opened: contextlib.AbstractContextManager[Connection] = contextlib.nullcontext(engine)
+    else:
+        stmt = _query(engine, flt)
+        opened = engine.connect()
+    with opened as conn:
         result = conn.execution_options(stream_results=True, yield_per=2000).execute(stmt)
         for row in result.mappings():
             item = {

@@ -256,6 +256,10 @@ demo_orgs = Table(
     Column("accounts", Integer, nullable=False),
     Column("as_of", DateTime, nullable=False),  # the generator's "now"
     Column("created_at", DateTime, nullable=False),
+    # How many accounts (with their records) are committed; NULL completed_at: a partial org
+    # (still loading, or interrupted).
+    Column("loaded_accounts", Integer, nullable=False, server_default="0"),
+    Column("completed_at", DateTime, nullable=True),
 )
 
 demo_planted = Table(

@@ -223,24 +223,25 @@ def run_nightly(ws: Workspace, *, sources: Sequence[str] | None, out: Path, keep
     if sources:
         sources = check_sources(sources)  # a typo on the command line stops the run before it starts
     report = NightlyReport(out=out, fail_on=fail_on, keep_days=keep_days)
+    timer = _Timer(Step("sources"))
+    try:
+        report.sources = choose_sources(ws, sources)
+    except RoeError as exc:  # a broken rules file: the audit will say so too
+        report.steps.append(timer.stop(exc))
     timer = _Timer(Step("lock"))
     try:
+        if report.sources:
+            ws.open(create=True)  # a first nightly may build the mirror, as `roe sync` may
         with ws.lock("nightly"):
             timer.step.seconds = time.perf_counter() - timer.started
-            _run(ws, report, sources, as_of)
+            _run(ws, report, as_of)
     except LockedError as exc:
         report.steps.append(timer.stop(exc))
     log.info("nightly finished: exit_code=%d", report.exit_code, extra={"nightly": report.record()})
     return report
 
 
-def _run(ws: Workspace, report: NightlyReport, given: Sequence[str] | None,
-         as_of: datetime | None) -> None:
-    timer = _Timer(Step("sources"))
-    try:
-        report.sources = choose_sources(ws, given)
-    except RoeError as exc:  # a broken rules file: the audit will say so too
-        report.steps.append(timer.stop(exc))
+def _run(ws: Workspace, report: NightlyReport, as_of: datetime | None) -> None:
     for source in report.sources:
         report.steps.append(_sync(ws, source))
     timer = _Timer(Step("audit"))

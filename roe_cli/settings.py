@@ -17,7 +17,15 @@ def database_url(value: str | None) -> str:
     >>> database_url("postgresql+psycopg://roe@localhost/roe")
     'postgresql+psycopg://roe@localhost/roe'
     """
-    value = value or os.environ.get("ROE_DB") or DEFAULT_DB
+    if value is None:
+        value = os.environ.get("ROE_DB")
+    if value is not None and not value.strip():
+        from .shared.errors import UsageError
+
+        raise UsageError("--db / ROE_DB is empty, so there is no mirror to work on.",
+                         "Give the mirror's path or URL (e.g. --db roe.db), or leave the option "
+                         "out for ./roe.db.")
+    value = value or DEFAULT_DB
     if "://" in value:
         register_url_secrets(value)  # its password never shows in a message or a log
         return value

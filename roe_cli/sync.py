@@ -3,7 +3,10 @@
 Each page's rows are upserted by ``(source, id)``, owner differences against the mirror are recorded
 as ``observed`` ownership changes, and the object's watermark moves in the same transaction, so a
 crash loses nothing and the next run resumes where the last committed page left off. A full sync
-also marks as deleted whatever the mirror holds that the CRM no longer returned.
+also marks as deleted whatever the mirror holds that the CRM no longer returned, unless that is
+more than ``max_delete_share`` of an object's live records (or the pull came back empty): a pull
+that lost sharing, hit the wrong org or ran as a filtered user looks exactly like that, so the
+records are kept and the sync fails (:class:`MassDeleteRefused`) unless ``allow_mass_delete``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from connectors.base import Connector, Page
 
 from .models import CRM_TABLES, OWNED_TABLES, ownership_changes, sync_state
 from .shared.clock import utcnow
+from .shared.errors import CrmError
 from .shared.vocab import SYNC_OBJECTS, SyncObject
 
 log = logging.getLogger(__name__)
@@ -30,6 +34,39 @@ log = logging.getLogger(__name__)
 # in the CRM): each incremental pull starts this far before the watermark. Upserts make it safe.
 OVERLAP = timedelta(minutes=5)
 _ID_CHUNK = 500
+DEFAULT_MAX_DELETE_SHARE = 0.10
+
+
+@dataclass(frozen=True)
+class DeleteRefusal:
+    """A full pull that would have marked too much of an object deleted: what it saw."""
+
+    object_type: str
+    live: int  # records the mirror held as live after the pull
+    seen: int  # records the CRM returned
+    would_delete: int  # live records the CRM did not return
+
+    def describe(self) -> str:
+        share = self.would_delete / self.live if self.live else 0.0
+        return (f"{self.object_type}: {self.live:,} live in the mirror, {self.seen:,} returned by "
+                f"the CRM, {self.would_delete:,} would be marked deleted ({share:.0%})")
+
+
+class MassDeleteRefused(CrmError):
+    """A full sync kept records it would otherwise have marked deleted (see the module docstring)."""
+
+    def __init__(self, source: str, refusals: list[DeleteRefusal], max_share: float) -> None:
+        self.refusals = refusals
+        lines = "\n".join(f"  {r.describe()}" for r in refusals)
+        super().__init__(
+            f"The full sync of {source} returned too few records to trust, so nothing was marked "
+            f"deleted (the limit is {max_share:.0%} of an object's live records, and never all "
+            f"of them on an empty pull):\n{lines}",
+            "Check the credentials' user, its sharing and the org (--source, the instance URL): "
+            "a pull that lost access looks just like this. If the CRM really deleted these records, "
+            "run `roe sync --full --allow-mass-delete`, or raise max_delete_share under [sync] "
+            "in rules.toml.",
+        )
 
 
 @dataclass
@@ -205,10 +242,18 @@ def sync(
     full: bool = False,
     objects: Iterable[str] = SYNC_OBJECTS,
     on_page: Callable[[str, int], None] | None = None,
+    max_delete_share: float = DEFAULT_MAX_DELETE_SHARE,
+    allow_mass_delete: bool = False,
 ) -> SyncReport:
-    """Pull every object type from ``connector`` into the mirror; see the module docstring."""
+    """Pull every object type from ``connector`` into the mirror; see the module docstring.
+
+    Every object is pulled even when one's deletions are refused; the refusals are raised
+    together at the end (:class:`MassDeleteRefused`), each refused object's records kept.
+    """
     source = connector.source
     report = SyncReport(source=source, full=full)
+    refusals: list[DeleteRefusal] = []
+    limit = None if allow_mass_delete else max_delete_share
     for object_type in objects:
         obj_report = report.objects.setdefault(object_type, ObjectReport(object_type))
         with engine.connect() as conn:
@@ -226,23 +271,41 @@ def sync(
             if on_page:
                 on_page(object_type, len(page.rows))
         with engine.begin() as conn:
+            refused = None
             if seen is not None:
-                obj_report.deleted += _mark_unseen_deleted(conn, source, object_type, seen)
-            set_watermark(conn, source, object_type, None, None, full_done=full)
+                deleted = _mark_unseen_deleted(conn, source, object_type, seen, limit)
+                if isinstance(deleted, DeleteRefusal):
+                    refused = deleted
+                    refusals.append(refused)
+                else:
+                    obj_report.deleted += deleted
+            # A refused object is not recorded as fully synced: the next full sync checks again.
+            set_watermark(conn, source, object_type, None, None, full_done=full and not refused)
     report.api_calls = connector.api_calls()
     report.api_usage = connector.api_usage_text()
+    if refusals:
+        log.warning("full sync of %s: deletions refused: %s", source,
+                    "; ".join(r.describe() for r in refusals))
+        raise MassDeleteRefused(source, refusals, max_delete_share)
     return report
 
 
-def _mark_unseen_deleted(conn: Connection, source: str, object_type: str, seen: set[str]) -> int:
-    """After a full pull: whatever the mirror holds that the CRM did not return is gone."""
+def _mark_unseen_deleted(conn: Connection, source: str, object_type: str, seen: set[str],
+                         max_share: float | None = None) -> int | DeleteRefusal:
+    """After a full pull: whatever the mirror holds that the CRM did not return is gone.
+
+    With ``max_share`` (None: no limit), nothing is marked and a :class:`DeleteRefusal` comes
+    back when that would be more than ``max_share`` of the live records, or when the pull
+    returned nothing of an object the mirror holds."""
     table = CRM_TABLES[object_type]
     if object_type == SyncObject.OWNER:
         return 0  # owners are never deleted, only deactivated; the CRM lists inactive ones too
-    live = conn.execute(
+    live = list(conn.execute(
         select(table.c.id).where(table.c.source == source, table.c.deleted.is_(False))
-    ).scalars()
+    ).scalars())
     gone = [row_id for row_id in live if row_id not in seen]
+    if max_share is not None and gone and (not seen or len(gone) > max_share * len(live)):
+        return DeleteRefusal(object_type, len(live), len(seen), len(gone))
     for start in range(0, len(gone), _ID_CHUNK):
         conn.execute(
             update(table)

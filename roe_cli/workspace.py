@@ -88,6 +88,9 @@ class Workspace:
         self._engine: Engine | None = None
         self._lock_depth = 0  # how many `lock` blocks of this workspace are open
         self.last_api_calls: int | None = None  # the HTTP calls of the latest sync, even a failed one
+        # Only sync, demo and `db upgrade` may create a mirror; every other call refuses a
+        # missing or empty one (a typo in --db must not audit a fresh, empty mirror).
+        self._may_create = False
 
     # -- what it points at -------------------------------------------------------------------
 
@@ -103,18 +106,25 @@ class Workspace:
     def engine(self) -> Engine:
         """The mirror, opened and migrated on first use."""
         if self._engine is None:
-            self._engine = self.open_engine()
+            from .db import open_database
+
+            self._engine = open_database(self.db_url, may_create=self._may_create)
         return self._engine
 
-    def open(self) -> None:
-        """Open (and migrate) the mirror now rather than on first use."""
-        _ = self.engine
+    def open(self, *, create: bool = False) -> Engine:
+        """Open (and migrate) the mirror now rather than on first use. Only ``create`` (sync,
+        demo) makes a mirror that is not there; otherwise a missing or empty one is refused."""
+        if create:
+            self._may_create = True
+        return self.engine
 
-    def open_engine(self, *, migrate: bool = True) -> Engine:
+    def open_engine(self, *, migrate: bool = True, may_create: bool = True) -> Engine:
         """A new engine on the mirror; with ``migrate=False`` the schema is left as it is."""
-        from .db import open_database
+        from .db import create, open_database
 
-        return open_database(self.db_url, migrate=migrate)
+        if not migrate:
+            return create(self.db_url, may_create=may_create)
+        return open_database(self.db_url, may_create=may_create)
 
     @staticmethod
     def display_url(engine: Engine) -> str:
@@ -192,10 +202,10 @@ class Workspace:
     # -- schema --------------------------------------------------------------------------------
 
     def schema_status(self) -> tuple[str, SchemaStatus]:
-        """The mirror's display URL and schema status, without migrating it."""
+        """The mirror's display URL and schema status, without migrating (or creating) it."""
         from . import db
 
-        engine = self.open_engine(migrate=False)
+        engine = self.open_engine(migrate=False, may_create=False)
         return self.display_url(engine), db.status(engine)
 
     def upgrade_schema(self) -> tuple[str, SchemaStatus, SchemaStatus]:
@@ -208,18 +218,28 @@ class Workspace:
 
     # -- the runs ------------------------------------------------------------------------------
 
-    def sync(self, source: str, *, full: bool = False,
+    def sync(self, source: str, *, full: bool = False, allow_mass_delete: bool = False,
              progress: Progress = no_progress) -> tuple[SyncReport, str | None]:
-        """Pull ``source`` into the mirror: the report and the org's API usage text, if any."""
+        """Pull ``source`` into the mirror: the report and the org's API usage text, if any.
+
+        A full sync keeps records it would mark deleted beyond ``[sync] max_delete_share``
+        (CrmError) unless ``allow_mass_delete``."""
+        from .sync import DEFAULT_MAX_DELETE_SHARE
         from .sync import sync as run_sync
 
+        if source == Source.DEMO:
+            raise UsageError("The demo org is not synced: `roe demo` generates it into the mirror.",
+                             "Run `roe demo` to (re)build it, or sync salesforce or hubspot.")
+        config = self.config_if_present()
+        share = config.sync.max_delete_share if config is not None else DEFAULT_MAX_DELETE_SHARE
         started = time.monotonic()
-        engine = self.engine
+        engine = self.open(create=True)
         with self.connector(source) as connector:
             try:
                 with self.lock(f"sync {source}"), progress(f"Syncing {source}", None) as advance:
                     report = run_sync(engine, connector, full=full,
-                                      on_page=lambda _object, n: advance(n))
+                                      on_page=lambda _object, n: advance(n),
+                                      max_delete_share=share, allow_mass_delete=allow_mass_delete)
             finally:  # kept when the sync fails too: `roe nightly` logs the calls it cost
                 self.last_api_calls = connector.api_calls()
         log = _log("sync")
@@ -232,26 +252,46 @@ class Workspace:
                  f"; {report.api_usage}" if report.api_usage else "")
         return report, report.api_usage or None
 
-    def audit(self, as_of: datetime | None = None,
-              codes: Sequence[str] | None = None) -> AuditResult:
-        """Run the rules file against the mirror and store the findings."""
-        from .audit import run_audit
+    def audit(self, as_of: datetime | None = None, codes: Sequence[str] | None = None, *,
+              store: bool = True, record: bool = False) -> AuditResult:
+        """Run the rules file against the mirror and store the findings.
 
+        Nothing is stored without ``store``, nor, unless ``record``, when ``as_of`` is earlier
+        than the latest stored run's: a look at the past must not rewrite the live history
+        (``result.stored`` says which). An as-of before 2000 or over a day ahead is refused."""
+        from .audit import check_as_of, latest_stored_as_of, run_audit
+
+        if record and not store:
+            raise UsageError("--record and --no-store contradict each other.",
+                             "Give one of them.")
+        if as_of is not None:
+            check_as_of(as_of)
         config = self.config()
         engine = self.engine
         with self.lock("audit"):
-            result = run_audit(engine, config, as_of, list(codes) if codes is not None else None)
+            if store and as_of is not None and not record:
+                latest = latest_stored_as_of(engine)
+                store = latest is None or as_of >= latest
+            result = run_audit(engine, config, as_of, list(codes) if codes is not None else None,
+                               store=store)
         log = _log("audit")
         for code, r in result.rules.items():
             log.info("audit rule %s (%s): open=%d waived=%d new=%d reopened=%d resolved=%d "
                      "in %.2fs", code, r.severity, r.open, r.waived, r.new, r.reopened,
                      r.resolved, r.seconds)
         summary = result.summary()
-        log.info("audit run %d as of %s done in %.2fs: open=%d (%s) waived=%d new=%d "
+        log.info("audit run %s as of %s done in %.2fs%s: open=%d (%s) waived=%d new=%d "
                  "reopened=%d resolved=%d", result.run_id, result.as_of.isoformat(),
-                 result.seconds, summary["open"], _counts(summary["open_by_severity"]),
-                 summary["waived"], summary["new"], summary["reopened"], summary["resolved"])
+                 result.seconds, "" if result.stored else " (not stored)", summary["open"],
+                 _counts(summary["open_by_severity"]), summary["waived"], summary["new"],
+                 summary["reopened"], summary["resolved"])
         return result
+
+    def latest_audit_as_of(self) -> datetime | None:
+        """The as-of time of the latest stored audit run (None before the first)."""
+        from .audit import latest_stored_as_of
+
+        return latest_stored_as_of(self.engine)
 
     def nightly(self, *, sources: Sequence[str] | None, out: Path, keep_days: int, fail_on: str,
                 as_of: datetime | None = None) -> NightlyReport:
@@ -267,7 +307,7 @@ class Workspace:
         from .demo import load_demo_org
 
         started = time.monotonic()
-        engine = self.engine
+        engine = self.open(create=True)
         with self.lock("demo"), progress("Generating the demo org", accounts) as advance:
             counts = load_demo_org(engine, accounts, seed, as_of, on_chunk=advance)
         _log("demo").info("demo org (%d accounts, seed %d) written in %.2fs: %s", accounts, seed,
@@ -301,6 +341,8 @@ class Workspace:
         """The JSON document of an audit run: its summary and every finding it saw."""
         from .findings import FindingFilter, document, iter_findings
 
+        if not result.stored:  # a dry run: its findings are only in the result
+            return document(None, result.as_of, result.summary(), result.items or [])
         items = iter_findings(self.engine, FindingFilter(run_id=result.run_id))
         return document(result.run_id, result.as_of, result.summary(), items)
 

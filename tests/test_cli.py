@@ -107,11 +107,11 @@ def test_a_workspace_opens_nothing_until_asked(tmp_path):
     assert ws.db_url.endswith("/mirror.db") and ws.rules_file.name == "rules.toml"
     assert ws.config_if_present() is None and ws.connector_settings("salesforce") is None
     assert not (tmp_path / "mirror.db").exists()
-    ws.open()
+    ws.open(create=True)
     assert (tmp_path / "mirror.db").exists()
 
 
-def test_input_problems_print_one_a_line_under_the_error(roe, tmp_path):
+def test_input_problems_print_one_a_line_under_the_error(roe, org, tmp_path):
     bad = tmp_path / "owners.csv"
     bad.write_text("object_type,object_id\naccount,001\n", encoding="utf-8")
     result = roe("reassign", "--csv", str(bad))

@@ -293,7 +293,11 @@ def test_a_missing_out_folder_or_a_bad_source_stops_it_before_anything(roe, org,
 def test_an_empty_mirror_with_nothing_to_sync_is_an_error_not_an_all_clear(roe, out):
     result = roe("nightly", "--out", str(out), "--fail-on", "never")
     assert result.exit_code == 2, result.output
-    assert "The mirror holds no records, so there is nothing to audit." in result.stdout
+    assert "There is no mirror at" in result.stderr  # and nightly, with no source, makes none
+    assert roe("db", "upgrade").exit_code == 0  # the tables, but no records
+    result = roe("nightly", "--out", str(out), "--fail-on", "never")
+    assert result.exit_code == 2, result.output
+    assert "holds no CRM data yet" in result.output and "sync" in result.output
     assert not list(out.glob("*.csv"))
 
 
@@ -309,6 +313,8 @@ def test_the_nightly_table_is_checked_with_did_you_mean(roe, tmp_path):
 
 def test_the_workspace_lock_is_reentrant_but_still_excludes_other_runs(db_url):
     ws, other = Workspace(db=db_url), Workspace(db=db_url)
+    ws.open(create=True)
+    other.open(create=True)
     with ws.lock("nightly"), ws.lock("audit"), ws.lock("sync hubspot"):
         with pytest.raises(LockedError):
             with other.lock("audit"):

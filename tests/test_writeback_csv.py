@@ -110,7 +110,7 @@ def test_the_same_record_twice_with_different_owners(reassign_csv, tmp_path, org
     assert len(plans.load_plan(tmp_path / "plan.json").changes) == 1
 
 
-def test_empty_files(reassign_csv):
+def test_empty_files(reassign_csv, org):
     refused(reassign_csv(b""), "the file is empty")
     refused(reassign_csv(b"\xef\xbb\xbf\r\n"), "the file is empty")
     refused(reassign_csv(HEADER), "the file has a header but no rows")

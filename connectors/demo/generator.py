@@ -17,7 +17,7 @@ Same ``(accounts, seed, as_of)``, same org: each chunk draws from its own seeded
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import datetime
 
 from roe_cli.shared.clock import utcnow
@@ -55,7 +55,7 @@ def owner_rows(as_of: datetime) -> list[dict]:
 
 def generate(
     accounts: int, seed: int = 42, as_of: datetime | None = None, workers: int = 1
-) -> Iterator[Chunk]:
+) -> Generator[Chunk, None, None]:
     """Yield the demo org in chunks; see the module docstring.
 
     With ``workers > 1`` chunks are built in that many processes, a few at a time (memory stays
@@ -68,14 +68,30 @@ def generate(
         for start in starts:
             yield build_chunk(seed, as_of, start, min(CHUNK, accounts - start))
         return
+    import multiprocessing
     from collections import deque
-    from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # Workers ignore Ctrl-C (a terminal sends it to every process of the group): the parent
+    # decides, and on any exit before the end (Ctrl-C, an error, the consumer closing this
+    # generator) terminates them at once instead of waiting for the chunks they hold.
+    pool = multiprocessing.get_context().Pool(workers, initializer=_ignore_sigint)
+    try:
         pending: deque = deque()
         for start in starts:
-            pending.append(pool.submit(build_chunk, seed, as_of, start, min(CHUNK, accounts - start)))
+            pending.append(pool.apply_async(build_chunk, (seed, as_of, start, min(CHUNK, accounts - start))))
             if len(pending) > workers * 2:
-                yield pending.popleft().result()
+                yield pending.popleft().get()
         while pending:
-            yield pending.popleft().result()
+            yield pending.popleft().get()
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -29,7 +29,7 @@ def demo(
     from ..shared.clock import parse_as_of
 
     ws = options.workspace(ctx)
-    engine = ws.engine  # opened before --as-of is parsed, as always
+    engine = ws.open(create=True)  # opened before --as-of is parsed, as always
     when = parse_as_of(as_of) if as_of else None
     counts = ws.load_demo(accounts, seed, when, progress=render.progress_bar)
     render.console.print(

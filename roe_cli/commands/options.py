@@ -157,7 +157,11 @@ def global_options(
 ) -> None:
     """Options that every command takes, before the command name (the log is set up from
     ``--log-file`` and ``-v`` by the app itself, before this runs)."""
+    from ..settings import database_url
+
     render.set_widths()
+    if db is not None:
+        database_url(db)  # `--db ''` is refused here, before any command runs
     ctx.obj = Workspace(db=db, rules=rules)
 
 

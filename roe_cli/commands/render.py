@@ -26,6 +26,7 @@ from ..shared.text import visible, visible_json
 from ..workspace import Advance, ignore_advance
 
 if TYPE_CHECKING:
+    from datetime import datetime
     from pathlib import Path
 
     from ..apply import ApplyReport
@@ -179,10 +180,25 @@ def print_sync_report(report: SyncReport, api_usage: str | None) -> None:
         literal(note)
 
 
+def print_not_stored(result: AuditResult, latest: datetime | None) -> None:
+    """Say (on stderr, so JSON stays clean) that an audit was a dry run, and why."""
+    from ..shared.clock import iso_or_none
+
+    if latest is None:
+        err_console.print("Dry run (--no-store): nothing was stored.")
+    else:
+        err_console.print(
+            f"Dry run: --as-of {iso_or_none(result.as_of)} is earlier than the latest stored run's "
+            f"({iso_or_none(latest)}), so nothing was stored and the live history is unchanged. "
+            "Add --record to store it as the latest run."
+        )
+
+
 def print_audit_table(result: AuditResult, fail_on: str) -> None:
     from rich.table import Table
 
-    table = Table(title=f"roe audit, run {result.run_id}, as of {result.as_of:%Y-%m-%d %H:%M} UTC")
+    run = f"run {result.run_id}" if result.stored else "dry run, not stored"
+    table = Table(title=f"roe audit, {run}, as of {result.as_of:%Y-%m-%d %H:%M} UTC")
     for col in ("rule", "name", "severity", "open", "waived", "new", "resolved"):
         table.add_column(col, justify="right" if col in ("open", "waived", "new", "resolved") else "left")
     for r in result.rules.values():

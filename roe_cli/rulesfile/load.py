@@ -44,6 +44,7 @@ from .schema import (
     Nightly,
     RulesConfig,
     Settings,
+    SyncSettings,
     Team,
     Territory,
     Text,
@@ -84,6 +85,7 @@ _SECTIONS: dict[str, Any] = {
     "salesforce": dict[str, Any],
     "hubspot": dict[str, Any],
     "nightly": dict[str, Any],
+    "sync": dict[str, Any],
 }
 _CONNECTOR_SETTINGS = (Source.SALESFORCE, Source.HUBSPOT)  # sources with a rules.toml table
 
@@ -166,6 +168,7 @@ class _Loader:
                 sections[key] = value if secret else checked
 
         settings = self._validate(Settings, sections.get("settings", {}), ("settings",))
+        sync = self._validate(SyncSettings, sections.get("sync", {}), ("sync",))
         role_map = sections.get("role_map", {})
         teams = self._teams(sections.get("teams", ()), raw.get("teams"))
         territories = self._territories(sections.get("territories", ()), raw.get("teams"), teams)
@@ -196,6 +199,7 @@ class _Loader:
             salesforce=connectors.get(Source.SALESFORCE),
             hubspot=connectors.get(Source.HUBSPOT),
             nightly=nightly,
+            sync=sync or SyncSettings(),
             warnings=tuple(self.warnings),
             key_lines=self.lines,
         )

@@ -193,6 +193,14 @@ class Nightly(_Frozen):
     sources: tuple[str, ...] = ()
 
 
+class SyncSettings(_Frozen):
+    """``[sync]``: how far a full sync may go on its own."""
+
+    # A full sync refuses to mark more than this share of an object's live records deleted
+    # (and never acts on an empty pull); `roe sync --full --allow-mass-delete` overrides it.
+    max_delete_share: Annotated[float, annotated_types.Ge(0), annotated_types.Le(1)] = 0.10
+
+
 class NamedEmail(NamedTuple):
     """An e-mail the rules file names, the key that names it and the line it is on."""
 
@@ -217,6 +225,7 @@ class RulesConfig:
     salesforce: Any = None  # SalesforceSettings, or None when the file has no [salesforce]
     hubspot: Any = None  # HubSpotSettings, or None when the file has no [hubspot]
     nightly: Nightly | None = None  # None when the file has no [nightly]
+    sync: SyncSettings = field(default_factory=SyncSettings)
     warnings: tuple[Problem, ...] = ()  # suspicious but valid: `roe rules --check` shows them
     key_lines: Mapping[KeyPath, int] = field(default_factory=dict, repr=False, compare=False)
 
