@@ -17,11 +17,16 @@ before and never sent again; records left ``sending`` (the run died during the w
 again: if the CRM now holds the new owner they are ``applied`` without another write, if it still
 holds the expected owner they are sent, otherwise they drifted.
 
-Records not settled when a CRM error stops the run are reported as ``sending`` (outcome unknown)
-or ``pending`` (not sent) in the results; running apply again finishes them.
+A book transfer moves each account with its children: the accounts go first, and a contact or
+opportunity that was to follow an account that was not moved (drifted, deleted, failed) is
+``held`` (journaled, with the account's reason) and never sent, so no split is created.
+
+Records not settled when a CRM error or Ctrl-C stops the run are reported as ``sending`` (outcome
+unknown) or ``pending`` (not sent) in the results; running apply again finishes them.
 
 The results CSV (:func:`write_results`) has the columns ``object_type, object_id, expected, new,
-status, error, source, plan_hash``, UTF-8 with a BOM so Excel reads it right, with cells that
+status, error, source, plan_hash``, then ``object_name, expected_email, new_email, expected_name,
+new_name`` (the names and e-mails beside the ids), UTF-8 with a BOM so Excel reads it right, with cells that
 Excel would run as formulas neutralized by a leading ``'``.
 """
 
@@ -31,7 +36,7 @@ import csv
 import io
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +51,7 @@ from .shared.clock import utcnow
 from .shared.errors import CrmError, UsageError
 from .shared.files import atomic_write
 from .shared.text import excel_safe
-from .shared.vocab import FINAL_APPLY_STATUSES, ApplyStatus
+from .shared.vocab import FINAL_APPLY_STATUSES, OBJECT_TYPES, ApplyStatus, ObjectType
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +79,7 @@ class ApplyReport:
     sent: int = 0  # records sent to the CRM in this run
     confirmed: int = 0  # records found written by an interrupted earlier run, not sent again
     crm_error: CrmError | None = None
+    interrupted: bool = False  # stopped by Ctrl-C: what was settled is kept, the rest is pending
 
     def ordered(self) -> list[RecordResult]:
         """One result per change, in the plan's order."""
@@ -89,17 +95,32 @@ class ApplyReport:
 
     @property
     def exit_code(self) -> int:
-        """3 on a CRM error, 1 when records failed or drifted, else 0 (see the spec)."""
+        """130 on Ctrl-C, 3 on a CRM error, 1 when records failed, drifted or were held back,
+        else 0 (see the spec)."""
+        if self.interrupted:
+            return 130
         if self.crm_error is not None:
             return self.crm_error.exit_code
         counts = self.counts()
-        return 1 if counts[ApplyStatus.FAILED] or counts[ApplyStatus.DRIFTED] else 0
+        return 1 if counts[ApplyStatus.FAILED] or counts[ApplyStatus.DRIFTED] \
+            or counts[ApplyStatus.HELD] else 0
 
 
 def default_results_path(plan_path: str | Path) -> Path:
     """``<plan>.results.csv`` beside the plan: ``plan.json`` -> ``plan.results.csv``."""
     path = Path(plan_path)
     return path.with_name(f"{path.stem}.results.csv")
+
+
+def new_results_path(plan_path: str | Path) -> Path:
+    """The first free results name beside the plan: ``plan.results.csv``, then
+    ``plan.results-2.csv``, ``plan.results-3.csv``...: an apply never overwrites a results file."""
+    first = default_results_path(plan_path)
+    path, n = first, 1
+    while path.exists():
+        n += 1
+        path = first.with_name(f"{Path(plan_path).stem}.results-{n}.csv")
+    return path
 
 
 def apply_plan(
@@ -113,7 +134,8 @@ def apply_plan(
 
     Raises :class:`~roe_cli.shared.errors.ConfigError` for a plan that is not approved or was changed.
     A :class:`CrmError` does not raise: it stops the run and is kept in ``report.crm_error``, so the
-    caller can still write the results of what was settled.
+    caller can still write the results of what was settled. Ctrl-C (KeyboardInterrupt) does the
+    same and sets ``report.interrupted``.
     """
     verify_approval(engine, plan)
     if connector.source != plan.source:
@@ -135,15 +157,27 @@ def apply_plan(
             pending.setdefault(change.object_type, []).append(change)
     run = _Run(engine, plan, connector, report, journal, advance)
     try:
-        for object_type, changes in pending.items():
+        # Accounts first: a transfer's children follow their account, or are held with it.
+        for object_type in sorted(pending, key=_TYPE_ORDER.index):
+            changes = pending[object_type]
             for start in range(0, len(changes), batch):
                 run.window(object_type, changes[start : start + batch])
     except CrmError as exc:
         report.crm_error = exc
         log.warning("apply of %s stopped by a CRM error: %s", plan.hash[:12], exc.what)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        log.info("apply of %s interrupted (Ctrl-C)", plan.hash[:12])  # the command says it
+    if len(report.results) < len(plan.changes):
+        # Stopped early: the mirror's journal, not this run's memory, says what was settled
+        # (Ctrl-C can land between a commit and the report).
+        journal = _load_journal(engine, plan.hash)
     for change in plan.changes:
         if change.key not in report.results:
-            if journal.get(change.key, (None,))[0] == ApplyStatus.SENDING:
+            status, error = journal.get(change.key, (None, None))
+            if status in FINAL:
+                report.results[change.key] = RecordResult(change, ApplyStatus(status), error)
+            elif status == ApplyStatus.SENDING:
                 report.results[change.key] = RecordResult(
                     change, ApplyStatus.SENDING,
                     "sent, outcome unknown: run roe apply again to settle it")
@@ -152,6 +186,7 @@ def apply_plan(
     return report
 
 
+_TYPE_ORDER = list(OBJECT_TYPES)
 Journal = dict[tuple[str, str], tuple[str, str | None]]  # (type, id) -> (status, error)
 Outcome = tuple[Change, ApplyStatus, str | None]
 
@@ -183,14 +218,34 @@ class _Run:
         self.report = report
         self.journal = journal
         self.advance = advance
+        self.keys = {c.key for c in plan.changes}
+
+    def held_reason(self, change: Change) -> str | None:
+        """Why a transfer's contact or opportunity stays with its account that was not moved."""
+        why = change.why or {}
+        account = why.get("account_id")
+        if why.get("kind") != "transfer" or change.object_type == ObjectType.ACCOUNT \
+                or not account or (ObjectType.ACCOUNT, account) not in self.keys:
+            return None
+        result = self.report.results.get((ObjectType.ACCOUNT, account))
+        if result is not None and result.status == ApplyStatus.APPLIED:
+            return None
+        state = f"{result.status}: {result.error}" if result and result.error else \
+            (result.status if result else "not moved")
+        return f"held back with its account {account}, which was not moved ({state})"
 
     def window(self, object_type: str, changes: list[Change]) -> None:
-        before = self.connector.api_calls()
-        try:
-            current = self.connector.read_owners(object_type, [c.object_id for c in changes])
-        finally:
-            self.report.read_calls += self.connector.api_calls() - before
         settled: list[Outcome] = []
+        held = {c.key: reason for c in changes if (reason := self.held_reason(c))}
+        settled.extend((c, ApplyStatus.HELD, held[c.key]) for c in changes if c.key in held)
+        changes = [c for c in changes if c.key not in held]
+        current: dict[str, str | None] = {}
+        if changes:
+            before = self.connector.api_calls()
+            try:
+                current = self.connector.read_owners(object_type, [c.object_id for c in changes])
+            finally:
+                self.report.read_calls += self.connector.api_calls() - before
         to_send: list[Change] = []
         for change in changes:
             was_sending = self.journal.get(change.key, (None,))[0] == ApplyStatus.SENDING
@@ -302,9 +357,12 @@ class _Run:
         )
 
 
-def write_results(report: ApplyReport, path: str | Path) -> Path:
-    """Write the results CSV of ``report`` to ``path`` (atomically); see the module docstring."""
+def write_results(report: ApplyReport, path: str | Path,
+                  owner_names: Mapping[str, str | None] | None = None) -> Path:
+    """Write the results CSV of ``report`` to ``path`` (atomically); see the module docstring.
+    ``owner_names`` gives the owners' names by id (from the mirror)."""
     path = Path(path)
+    names = owner_names or {}
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(RESULTS_COLUMNS)
@@ -313,7 +371,8 @@ def write_results(report: ApplyReport, path: str | Path) -> Path:
         c = result.change
         writer.writerow([excel_safe(v) for v in (
             c.object_type, c.object_id, c.expected, c.new, result.status, result.error,
-            plan.source, plan.hash,
+            plan.source, plan.hash, c.object_name, c.expected_email, c.new_email,
+            names.get(c.expected) if c.expected else None, names.get(c.new),
         )])
     atomic_write(path, buffer.getvalue().encode("utf-8-sig"))
     return path

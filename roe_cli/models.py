@@ -248,6 +248,19 @@ apply_journal = Table(
     ForeignKeyConstraint(["plan_hash"], ["plans.hash"]),
 )
 
+# Every approval ever given to a plan, the replaced ones included (``plans`` holds the latest).
+plan_approvals = Table(
+    "plan_approvals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("plan_hash", String(64), nullable=False),
+    Column("approved_by", String(320), nullable=False),
+    Column("approved_at", DateTime, nullable=False),
+    Column("note", Text),
+    ForeignKeyConstraint(["plan_hash"], ["plans.hash"]),
+    Index("ix_plan_approvals_plan_hash", "plan_hash"),
+)
+
 demo_orgs = Table(
     "demo_orgs",
     metadata,

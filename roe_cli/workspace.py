@@ -406,15 +406,16 @@ class Workspace:
 
     # -- write-back ----------------------------------------------------------------------------
 
-    def approve(self, plan_file: Path, by: str,
-                note: str | None) -> tuple[Plan, Approval | None]:
-        """Approve the plan in ``plan_file`` and save it: the approved plan and the earlier
-        approval, if any (plans are frozen: approving gives a new one)."""
-        from .plans import approve_plan, load_plan, save_plan
+    def approve(self, plan_file: Path, by: str, note: str | None, *,
+                self_approve: bool = False) -> tuple[Plan, Approval | None, dict[str, str | None]]:
+        """Approve the plan in ``plan_file`` and save it: the approved plan, the earlier
+        approval, if any (plans are frozen: approving gives a new one), and the plan's owners'
+        names by id (to show what was approved)."""
+        from .plans import approve_plan, check_against_mirror, load_plan, save_plan
 
         plan = load_plan(plan_file)
         previous = plan.approval
-        plan = approve_plan(self.engine, plan, by, note)
+        plan = approve_plan(self.engine, plan, by, note, self_approve=self_approve)
         save_plan(plan, plan_file)
         approval = plan.approval
         _log("approve").info(
@@ -422,18 +423,61 @@ class Workspace:
             plan.hash, plan_file, plan.source, len(plan.changes), plan.created_by or "unknown", by,
             approval.at if approval else "?", f"; note: {note}" if note else "",
             f"; replaces the approval by {previous.by} at {previous.at}" if previous else "")
-        return plan, previous
+        with self.engine.connect() as conn:
+            owners = check_against_mirror(conn, plan)
+        return plan, previous, {i: o.name for i, o in owners.items()}
+
+    def save_plan(self, plan: Plan, output: str | Path, *, force: bool = False) -> Path:
+        """Save a built plan to ``output``. An existing file is refused unless ``force``, and a
+        plan that was approved or applied is never replaced (its approval and journal name it)."""
+        from .plans import load_plan, save_plan
+        from .shared.errors import RoeError
+
+        path = Path(output)
+        if path.exists():
+            try:
+                old: Plan | None = load_plan(path)
+            except RoeError:
+                old = None
+            if old is not None and (old.approval is not None or self._plan_recorded(old.hash)):
+                raise UsageError(f"{path} is a plan that was approved or applied; roe never "
+                                 "replaces it (revert and audit trails name it).",
+                                 "Save the new plan under another name (-o NEW.json).")
+            if not force:
+                raise UsageError(f"{path} already exists.",
+                                 "Save the plan under another name, or pass --force to replace "
+                                 "that file.")
+        return save_plan(plan, path)
+
+    def _plan_recorded(self, plan_hash: str) -> bool:
+        """True when the mirror holds an approval or an apply of ``plan_hash``."""
+        from .plans import plan_recorded
+
+        with self.engine.connect() as conn:
+            return plan_recorded(conn, plan_hash)
 
     def apply(self, plan_file: Path, results: Path | None = None,
               progress: Progress = no_progress) -> tuple[ApplyReport, Path]:
-        """Apply an approved plan and write its results CSV: the report and the CSV's path."""
-        from .apply import apply_plan, default_results_path, write_results
-        from .plans import load_plan, verify_approval
+        """Apply an approved plan and write its results CSV: the report and the CSV's path.
 
+        The results never overwrite a file: by default the first free name of
+        ``<plan>.results.csv``, ``<plan>.results-2.csv``...; an existing ``--results`` file, or
+        the plan itself, is refused before anything is sent."""
+        from .apply import apply_plan, new_results_path, write_results
+        from .plans import load_plan, owner_names, verify_approval
+
+        if results is not None and results.resolve() == plan_file.resolve():
+            raise UsageError(f"--results {results} is the plan itself; the results would "
+                             "overwrite it.", "Drop --results (the default is "
+                             "<plan>.results.csv beside the plan), or give another file.")
+        if results is not None and results.exists():
+            raise UsageError(f"{results} already exists; roe never overwrites a results file "
+                             "(revert reads it).", "Drop --results (each apply then gets a new "
+                             "<plan>.results-N.csv), or give a new file name.")
         plan = load_plan(plan_file)
         engine = self.engine
         verify_approval(engine, plan)  # before anything talks to the CRM
-        results_path = results or default_results_path(plan_file)
+        results_path = results or new_results_path(plan_file)
         if not results_path.parent.exists():
             raise UsageError(f"The folder {results_path.parent} does not exist.",
                              "Create it, or give --results a path in an existing folder.")
@@ -449,7 +493,9 @@ class Workspace:
                     progress(f"Applying {len(plan.changes):,} changes", len(plan.changes)) \
                     as advance:
                 report = apply_plan(engine, plan, connector, on_progress=advance)
-        write_results(report, results_path)
+        with engine.connect() as conn:
+            names = owner_names(conn, plan.source)
+        write_results(report, results_path, names)
         log.info("apply of plan %s done in %.2fs: %s; sent=%d settled_earlier=%d "
                  "read_calls=%d write_calls=%d; results in %s%s", plan.hash,
                  time.monotonic() - started, _counts(report.counts()), report.sent,

@@ -181,11 +181,11 @@ def test_plan_file_format_and_hash(engine, tmp_path):
     path = plans.save_plan(plans.build_transfer(engine, CLEO, DAN).plan, tmp_path / "p.json")
     data = json.loads(path.read_text(encoding="utf-8"))
     assert list(data) == ["version", "source", "created_at", "created_by", "origin", "changes",
-                          "hash", "approval"]
+                          "hash", "approval", "approval_history"]
     assert data["version"] == 1 and data["approval"] is None
     assert set(data["changes"][0]) == {"object_type", "object_id", "object_name", "field",
                                        "expected", "expected_email", "new", "new_email", "why"}
-    body = {k: v for k, v in data.items() if k not in ("hash", "approval")}
+    body = {k: v for k, v in data.items() if k not in ("hash", "approval", "approval_history")}
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     assert data["hash"] == hashlib.sha256(canonical.encode()).hexdigest()
     assert plans.load_plan(path).compute_hash() == data["hash"]
@@ -223,7 +223,8 @@ def test_full_cycle_on_the_demo_source(engine, roe, tmp_path):
     rows = read_results(tmp_path / "plan.results.csv")
     assert len(rows) == 9 and {r["status"] for r in rows} == {"applied"}
     assert list(rows[0]) == ["object_type", "object_id", "expected", "new", "status", "error",
-                             "source", "plan_hash"]
+                             "source", "plan_hash", "object_name", "expected_email", "new_email",
+                             "expected_name", "new_name"]
     assert rows[0]["expected"] == CLEO and rows[0]["new"] == DAN and rows[0]["plan_hash"] == data["hash"]
     with engine.connect() as conn:
         changes = conn.execute(select(ownership_changes).where(
@@ -264,7 +265,7 @@ def test_apply_refuses_a_tampered_plan(engine, roe, tmp_path):
     data = json.loads(pristine)
     data["changes"][0]["new"] = EVE  # ... with the hashes recomputed to match
     data["hash"] = data["approval"]["hash"] = plans.canonical_hash(
-        {k: v for k, v in data.items() if k not in ("hash", "approval")})
+        {k: v for k, v in data.items() if k not in ("hash", "approval", "approval_history")})
     refused(data, "not recorded in this mirror")
     data = json.loads(pristine)
     data["approval"]["by"] = "ceo@example.com"  # a forged approver
@@ -300,7 +301,7 @@ def test_drifted_records_are_reported_and_left_untouched(engine, roe, tmp_path):
     org = make_org(engine)
     path = tmp_path / "plan.json"
     approved(engine, plans.build_transfer(engine, CLEO, DAN), path)
-    drifted, gone = org["accounts"][1], org["opportunities"][2]
+    drifted, gone = org["accounts"][1], org["opportunities"][0]  # gone: account 0's open deal
     set_owner(engine, "account", drifted, EVE)  # someone changed it in the CRM after planning
     with engine.begin() as conn:
         conn.execute(update(opportunities).where(opportunities.c.id == gone).values(deleted=True))
@@ -310,7 +311,7 @@ def test_drifted_records_are_reported_and_left_untouched(engine, roe, tmp_path):
     rows = {r["object_id"]: r for r in read_results(tmp_path / "plan.results.csv")}
     assert rows[drifted]["status"] == "drifted" and EVE in rows[drifted]["error"]
     assert rows[gone]["status"] == "failed" and "not found" in rows[gone]["error"]
-    assert sum(r["status"] == "applied" for r in rows.values()) == 7
+    assert sum(r["status"] == "applied" for r in rows.values()) == 5  # 2 held with `drifted`
     assert "left untouched" in result.stdout
 
 
@@ -382,7 +383,7 @@ def test_a_crm_error_stops_the_apply_with_exit_3_and_a_rerun_finishes(engine, ro
     result = roe("apply", str(path), rules=NO_RULES)
     assert result.exit_code == 0, result.output
     assert calls == [4, 4, 4, 1]  # the failed batch was sent again (its owners were unchanged)
-    assert {r["status"] for r in read_results(tmp_path / "plan.results.csv")} == {"applied"}
+    assert {r["status"] for r in read_results(tmp_path / "plan.results-2.csv")} == {"applied"}
 
 
 def test_apply_takes_the_run_lock(engine, roe, tmp_path, db_url):

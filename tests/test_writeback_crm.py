@@ -195,7 +195,14 @@ def test_a_record_changed_after_planning_is_drifted_and_untouched(roe, crm, book
     rows = {(r["object_type"], r["object_id"]): r for r in read_results(tmp_path / "plan.results.csv")}
     assert rows[drifted.key]["status"] == "drifted"
     assert third in rows[drifted.key]["error"]
-    assert sum(r["status"] == "applied" for r in rows.values()) == len(plan.changes) - 1
+    # The drifted account's contacts and deals that were to follow it are held back with it.
+    children = {c.key for c in plan.changes
+                if c.object_type != "account" and c.why.get("account_id") == drifted.object_id}
+    assert children and all(rows[k]["status"] == "held" and drifted.object_id in rows[k]["error"]
+                            for k in children)
+    assert not children & {(t, rid) for t, rid, _ in crm.written()}
+    assert sum(r["status"] == "applied" for r in rows.values()) == \
+        len(plan.changes) - 1 - len(children)
 
 
 def test_an_apply_killed_after_its_first_batch_writes_each_record_once(roe, crm, book, tmp_path,

@@ -15,7 +15,7 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -259,13 +259,6 @@ def print_nightly_summary(report: NightlyReport) -> None:
 # -- write-back ----------------------------------------------------------------------------------
 
 
-def plan_totals(plan: Plan) -> tuple[Counter[str], Counter[str]]:
-    """Counts of changes by object type and by new owner (e-mail, else id)."""
-    by_object = Counter(str(c.object_type) for c in plan.changes)
-    by_owner = Counter(c.new_email or c.new for c in plan.changes)
-    return by_object, by_owner
-
-
 def why_text(change: Change) -> str:
     """A short reason for a change, for tables: ``OWN002 #12``, ``row 3``, ``transfer``."""
     why = change.why or {}
@@ -281,41 +274,18 @@ def why_text(change: Change) -> str:
     return kind or ""
 
 
+OwnerLabel = Callable[[str | None, str | None], str]
+
+
+def _email_or_id(owner_id: str | None, email: str | None) -> str:
+    return email or owner_id or "(none)"
+
+
 def print_plan(result: BuildResult, show: int, *, saving: bool) -> None:
     """The changes (up to ``show`` rows; 0 = all), totals, what was left out, and the dry-run line."""
-    from rich.table import Table
-
     plan = result.plan
-    changes = plan.changes
-    if changes:
-        table = Table(title=f"Planned owner changes ({plan.source})", title_justify="left")
-        for col in ("object", "id"):
-            table.add_column(col, no_wrap=True)
-        for col in ("name", "current owner", "new owner", "why"):
-            table.add_column(col, overflow="fold")
-        limit = len(changes) if show <= 0 else min(show, len(changes))
-        for c in changes[:limit]:
-            table.add_row(cell(c.object_type), cell(c.object_id), cell(c.object_name or ""),
-                          cell(c.expected_email or c.expected or "(none)"), cell(c.new_email or c.new),
-                          cell(why_text(c)), end_section=False)
-        console.print(table, markup=False)
-        if limit < len(changes):
-            console.print(f"... and {len(changes) - limit:,} more (--show 0 lists all; every change "
-                          "is in the plan file).", markup=False)
-        by_object, by_owner = plan_totals(plan)
-        totals = Table(title="Totals", title_justify="left")
-        totals.add_column("object")
-        totals.add_column("changes", justify="right")
-        for object_type, n in sorted(by_object.items()):
-            totals.add_row(cell(object_type), f"{n:,}")
-        totals.add_row("all", f"{len(changes):,}", end_section=True)
-        owners = Table(title="By new owner", title_justify="left")
-        owners.add_column("new owner")
-        owners.add_column("changes", justify="right")
-        for owner, n in by_owner.most_common():
-            owners.add_row(cell(owner), f"{n:,}")
-        console.print(totals, markup=False)
-        console.print(owners, markup=False)
+    if plan.changes:
+        print_changes(plan, show, f"Planned owner changes ({plan.source})")
     if result.skipped:
         console.print(f"Left out of the plan ({len(result.skipped):,}):", markup=False)
         for line in result.skipped:
@@ -329,6 +299,45 @@ def print_plan(result: BuildResult, show: int, *, saving: bool) -> None:
         return
     console.print(f"Dry run: {len(plan.changes):,} owner change(s) planned on {plan.source}; "
                   "nothing was written to the CRM.", markup=False)
+
+
+def print_changes(plan: Plan, show: int, title: str,
+                  owner_label: OwnerLabel = _email_or_id) -> None:
+    """A plan's changes (up to ``show`` rows; 0 = all), its totals by object and by new owner."""
+    from rich.table import Table
+
+    changes = plan.changes
+    if changes:
+        table = Table(title=title, title_justify="left")
+        for col in ("object", "id"):
+            table.add_column(col, no_wrap=True)
+        for col in ("name", "current owner", "new owner", "why"):
+            table.add_column(col, overflow="fold")
+        limit = len(changes) if show <= 0 else min(show, len(changes))
+        for c in changes[:limit]:
+            table.add_row(cell(c.object_type), cell(c.object_id), cell(c.object_name or ""),
+                          cell(owner_label(c.expected, c.expected_email)),
+                          cell(owner_label(c.new, c.new_email)), cell(why_text(c)),
+                          end_section=False)
+        console.print(table, markup=False)
+        if limit < len(changes):
+            console.print(f"... and {len(changes) - limit:,} more (--show 0 lists all; every change "
+                          "is in the plan file).", markup=False)
+        by_object = Counter(str(c.object_type) for c in changes)
+        by_owner = Counter(owner_label(c.new, c.new_email) for c in changes)
+        totals = Table(title="Totals", title_justify="left")
+        totals.add_column("object")
+        totals.add_column("changes", justify="right")
+        for object_type, n in sorted(by_object.items()):
+            totals.add_row(cell(object_type), f"{n:,}")
+        totals.add_row("all", f"{len(changes):,}", end_section=True)
+        owners = Table(title="By new owner", title_justify="left")
+        owners.add_column("new owner")
+        owners.add_column("changes", justify="right")
+        for owner, n in by_owner.most_common():
+            owners.add_row(cell(owner), f"{n:,}")
+        console.print(totals, markup=False)
+        console.print(owners, markup=False)
 
 
 def print_plan_saved(plan: Plan, path: Path | None) -> None:
@@ -346,12 +355,22 @@ def print_plan_written_to_stdout(plan: Plan) -> None:
                   "to approve it: `roe approve FILE --by NAME`.", markup=False)
 
 
-def print_approval(plan: Plan, plan_file: Path, previous: Approval | None) -> None:
+def print_approval(plan: Plan, plan_file: Path, previous: Approval | None,
+                   names: Mapping[str, str | None], show: int = 50) -> None:
+    """What was approved (each change with names and e-mails, totals per new owner), then who."""
+    def label(owner_id: str | None, email: str | None) -> str:
+        if not owner_id:
+            return "(none)"
+        name = names.get(owner_id)
+        who = f"{name} <{email}>" if name and email else (email or name or "")
+        return f"{who} ({owner_id})" if who else owner_id
+
     approval = plan.approval
     assert approval is not None
+    print_changes(plan, show, f"Approved owner changes ({plan.source})", label)
     if previous and previous.hash == plan.hash:
         console.print(f"(It was approved before by {previous.by} at {previous.at}; "
-                      "this approval replaces that one.)", markup=False)
+                      "that approval is kept in the plan's approval_history.)", markup=False)
     console.print(f"Approved {plan_file}: {len(plan.changes):,} owner change(s) on {plan.source}, "
                   f"by {approval.by} at {approval.at} (hash {plan.hash[:12]}).", markup=False)
     console.print(f"Next: `roe apply {plan_file}`.", markup=False)
@@ -364,8 +383,8 @@ def print_apply_report(report: ApplyReport, results_path: Path) -> None:
 
     out = console
     plan = report.plan
-    statuses = (ApplyStatus.APPLIED, ApplyStatus.DRIFTED, ApplyStatus.FAILED, ApplyStatus.SENDING,
-                ApplyStatus.PENDING)
+    statuses = (ApplyStatus.APPLIED, ApplyStatus.DRIFTED, ApplyStatus.FAILED, ApplyStatus.HELD,
+                ApplyStatus.SENDING, ApplyStatus.PENDING)
     table = Table(title=f"apply {plan.source} (plan {plan.hash[:12]})", title_justify="left")
     table.add_column("object")
     for status in statuses:
@@ -397,13 +416,31 @@ def print_apply_report(report: ApplyReport, results_path: Path) -> None:
     if total[ApplyStatus.FAILED]:
         out.print(f"{total[ApplyStatus.FAILED]:,} record(s) failed: see the error column of the "
                   "results.", markup=False)
-    if total[ApplyStatus.SENDING] or total[ApplyStatus.PENDING]:
+    if total[ApplyStatus.HELD]:
+        out.print(f"{total[ApplyStatus.HELD]:,} contact(s)/opportunities were held back with "
+                  "their account, which was not moved (no split was made): see the error column "
+                  "of the results.", markup=False)
+    if report.interrupted:
+        pass  # one line after the report says it (print_apply_interrupted)
+    elif total[ApplyStatus.SENDING] or total[ApplyStatus.PENDING]:
         out.print(f"The apply did not finish: run `roe apply {plan.path}` again; it sends only "
                   "what is missing.", markup=False)
     out.print(f"Results: {results_path}", markup=False)
     if total[ApplyStatus.APPLIED]:
         out.print(f"To undo: `roe revert {results_path} -o revert.json`, then approve and apply "
                   "that plan.", markup=False)
+
+
+def print_apply_interrupted(report: ApplyReport, plan_file: Path, results_path: Path) -> None:
+    """The one line Ctrl-C on apply ends with: what was done, and how to resume."""
+    from ..shared.vocab import ApplyStatus
+
+    total = report.counts()
+    left = total[ApplyStatus.SENDING] + total[ApplyStatus.PENDING]
+    err_console.print(Text(
+        f"Interrupted: {total[ApplyStatus.APPLIED]:,} of {len(report.plan.changes):,} change(s) "
+        f"applied, {left:,} not done (results in {results_path}); run `roe apply {plan_file}` "
+        "again to send only what is missing."), soft_wrap=True)
 
 
 # -- rules ---------------------------------------------------------------------------------------

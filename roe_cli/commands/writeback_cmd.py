@@ -20,10 +20,15 @@ if TYPE_CHECKING:
     from ..plans import BuildResult
 
 
-def _finish_plan(result: BuildResult, output: str | None, show: int) -> None:
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Replace an existing -o file (never a plan that was approved or applied).")]
+
+
+def _finish_plan(ctx: typer.Context, result: BuildResult, output: str | None, show: int,
+                 force: bool) -> None:
     """Print the plan; save it when ``-o`` was given and it changes something. ``-o -`` writes
     the plan's JSON to stdout, and everything else to stderr."""
-    from ..plans import plan_text, save_plan
+    from ..plans import plan_text
 
     to_stdout = output == "-"
     with render.messages_to_stderr(to_stdout):
@@ -34,7 +39,7 @@ def _finish_plan(result: BuildResult, output: str | None, show: int) -> None:
             typer.echo(plan_text(result.plan), nl=False)
             render.print_plan_written_to_stdout(result.plan)
             return
-        path = save_plan(result.plan, output) if output else None
+        path = options.workspace(ctx).save_plan(result.plan, output, force=force) if output else None
         render.print_plan_saved(result.plan, path)
 
 
@@ -58,13 +63,15 @@ def reassign(
         "writes it to standard output.")] = None,
     by: PlanByOpt = None,
     show: ShowOpt = 50,
+    force: ForceOpt = False,
 ) -> None:
     """Plan owner changes (a dry run: nothing is written to the CRM).
 
     From open findings' suggestions (--findings), from a CSV (--csv), or as a transfer of one
     owner's book to another (--transfer-from A --to B: A's accounts with the contacts and open
     opportunities A owns on them; --objects narrows). Prints the changes with totals by object and
-    new owner, and saves the plan with -o. Bad CSV input is refused with every problem listed by
+    new owner, and saves the plan with -o (an existing file only with --force, and never a plan
+    that was approved or applied). Bad CSV input is refused with every problem listed by
     row (exit 2). A plan that would change nothing says so, and no file is written.
 
     Example: roe reassign --findings OWN002,OWN001 -o plan.json
@@ -103,7 +110,7 @@ def reassign(
         kinds = options.split_list(objects) if objects is not None else list(OBJECT_TYPES)
         result = ws.plan(plans.build_transfer, transfer_from, to, objects=kinds, source=source,
                          created_by=by, progress=progress)
-    _finish_plan(result, output, show)
+    _finish_plan(ctx, result, output, show, force)
 
 
 def approve(
@@ -111,16 +118,25 @@ def approve(
     plan_file: Annotated[Path, typer.Argument(help="The plan (JSON) to approve.", dir_okay=False)],
     by: Annotated[str, typer.Option("--by", help="Who approves (a name or e-mail).")],
     note: Annotated[str | None, typer.Option("--note", help="Why, or a ticket reference.")] = None,
+    self_approve: Annotated[bool, typer.Option(
+        "--self-approve", help="Allow --by to be the plan's author (when no second person "
+        "can review it).")] = False,
+    show: ShowOpt = 50,
 ) -> None:
-    """Approve a plan: record who approved it, when, and the hash of its changes.
+    """Approve a plan: show what it does, then record who approved it, when, and its hash.
 
-    The approval goes into the plan file and into the mirror. A plan changed after approval is no
-    longer approved, and `roe apply` refuses it.
+    Prints the changes with record names and owners' names and e-mails, and the totals per new
+    owner. Refuses a plan whose ids disagree with the names and e-mails it shows or with the
+    mirror, or whose new owners are unknown or inactive (exit 2); --by must differ from the plan's
+    author unless --self-approve. The approval goes into the plan file and into the mirror; a
+    re-approval keeps the earlier one in the plan's approval_history and the mirror. A plan
+    changed after approval is no longer approved, and `roe apply` refuses it.
 
     Example: roe approve plan.json --by vp-sales@example.com --note "Q3 territory cleanup"
     """
-    plan, previous = options.workspace(ctx).approve(plan_file, by, note)
-    render.print_approval(plan, plan_file, previous)
+    plan, previous, names = options.workspace(ctx).approve(plan_file, by, note,
+                                                           self_approve=self_approve)
+    render.print_approval(plan, plan_file, previous, names, show)
 
 
 def apply(
@@ -139,11 +155,17 @@ def apply(
     only the mirror changes. Exit 0 all applied, 1 records failed or drifted, 2 the plan was
     refused, 3 the CRM could not be reached or refused us.
 
-    Example: roe apply plan.json --results plan.results.csv
+    Each apply writes a new results file (plan.results.csv, then plan.results-2.csv, ...);
+    an existing --results file is refused. Ctrl-C stops within seconds: what was done is kept
+    and written to the results, and `roe apply PLAN` again sends only what is missing (exit 130).
+
+    Example: roe apply plan.json
     """
     report, results_path = options.workspace(ctx).apply(plan_file, results,
                                                         progress=render.progress_bar)
     render.print_apply_report(report, results_path)
+    if report.interrupted:
+        render.print_apply_interrupted(report, plan_file, results_path)
     if report.crm_error is not None:
         render.print_error(report.crm_error)
     raise typer.Exit(report.exit_code)
@@ -158,10 +180,14 @@ def revert(
     source: PlanSourceOpt = None,
     by: PlanByOpt = None,
     show: ShowOpt = 50,
+    force: ForceOpt = False,
 ) -> None:
-    """Plan the undo of an apply, from its results CSV (a dry run, like reassign).
+    """Plan the undo of an apply, from this mirror's apply journal (a dry run, like reassign).
 
-    Every applied record goes back to its previous owner. Records changed again since the apply,
+    The results CSV names the apply (its plan_hash) and the records to give back; their owners
+    come from the journal, never from the CSV, and rows the journal does not hold as applied are
+    refused. A CSV without plan_hash is refused. Every applied record goes back to its previous
+    owner. Records changed again since the apply,
     or whose previous owner is now inactive, are left out and listed. The plan needs its own
     approval before `roe apply`.
 
@@ -171,4 +197,4 @@ def revert(
 
     result = options.workspace(ctx).plan(build_revert, results_file, source=source, created_by=by,
                                          progress=render.progress_bar)
-    _finish_plan(result, output, show)
+    _finish_plan(ctx, result, output, show, force)

@@ -10,9 +10,9 @@ This package re-exports the public API and holds no logic.
 
 from __future__ import annotations
 
-from .approval import approve_plan, verify_approval
+from .approval import approve_plan, check_against_mirror, plan_recorded, verify_approval
 from .csvinput import CSV_COLUMNS, OBJECT_ALIASES, PlanInputError, read_csv_rows
-from .directory import normalize_id
+from .directory import normalize_id, owner_names
 from .from_csv import build_from_csv
 from .from_findings import build_from_findings
 from .model import (
@@ -33,6 +33,6 @@ __all__ = [
     "CSV_COLUMNS", "FIELD", "OBJECT_ALIASES", "PLAN_VERSION", "RESULTS_COLUMNS",
     "Approval", "BuildResult", "Change", "Plan", "PlanInputError", "approve_plan",
     "build_from_csv", "build_from_findings", "build_revert", "build_transfer", "canonical_hash",
-    "load_plan", "normalize_id", "read_csv_rows",
-    "plan_text", "save_plan", "verify_approval",
+    "check_against_mirror", "load_plan", "normalize_id", "owner_names", "plan_recorded",
+    "plan_text", "read_csv_rows", "save_plan", "verify_approval",
 ]

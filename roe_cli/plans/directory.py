@@ -106,6 +106,11 @@ class Directory:
         return owner.email if owner else None
 
 
+def owner_names(conn: Connection, source: str) -> dict[str, str | None]:
+    """Every owner's name by id, for the results CSV."""
+    return {o.id: o.name for o in Directory(conn, source).by_id.values()}
+
+
 @dataclass(frozen=True)
 class Record:
     id: str

@@ -8,10 +8,11 @@ A plan is a JSON file (see :meth:`Plan.to_json`)::
                   "field": "owner", "expected": "005...", "expected_email": "old@example.com",
                   "new": "005...", "new_email": "new@example.com",
                   "why": {"kind": "finding", "findings": [{"id": 12, "rule": "OWN002"}]}}],
-     "hash": "<sha256>", "approval": null}
+     "hash": "<sha256>", "approval": null, "approval_history": []}
 
 ``hash`` is the SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of everything in the
-plan except ``hash`` and ``approval``: the changes, and the header that makes each built plan
+plan except ``hash``, ``approval`` and ``approval_history`` (the earlier approvals a re-approval
+replaced, oldest first; the mirror keeps the same history): the changes, and the header that makes each built plan
 unique (version, source, created_at, created_by, origin). Building the same changes twice gives two
 plans, each needing its own approval, so an old approval or journal never covers a new plan.
 
@@ -40,7 +41,8 @@ from ..shared.vocab import ObjectType, Source
 PLAN_VERSION: Literal[1] = 1
 FIELD: Literal["owner"] = "owner"
 RESULTS_COLUMNS = ("object_type", "object_id", "expected", "new", "status", "error", "source",
-                   "plan_hash")
+                   "plan_hash", "object_name", "expected_email", "new_email", "expected_name",
+                   "new_name")
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -109,6 +111,7 @@ class Plan(BaseModel):
     changes: tuple[Change, ...]
     hash: str = ""
     approval: Approval | None = None
+    approval_history: tuple[Approval, ...] = ()
     path: Path | None = Field(default=None, exclude=True)  # where it was read from; not in the file
 
     @model_validator(mode="after")
@@ -131,7 +134,7 @@ class Plan(BaseModel):
 
     def body(self) -> dict[str, Any]:
         """Everything the hash covers: the whole plan except ``hash`` and ``approval``."""
-        return self.model_dump(mode="json", exclude={"hash", "approval", "path"})
+        return self.model_dump(mode="json", exclude={"hash", "approval", "approval_history", "path"})
 
     def compute_hash(self) -> str:
         return canonical_hash(self.body())
@@ -140,7 +143,9 @@ class Plan(BaseModel):
         return self.model_dump(mode="json", exclude={"path"})
 
     def approved(self, approval: Approval) -> Plan:
-        return self.model_copy(update={"approval": approval})
+        """This plan approved by ``approval``; an earlier approval moves to the history."""
+        history = self.approval_history + ((self.approval,) if self.approval else ())
+        return self.model_copy(update={"approval": approval, "approval_history": history})
 
     def at(self, path: Path) -> Plan:
         """This plan, known to live in the file ``path``."""

@@ -65,7 +65,7 @@ def load_plan(path: str | Path) -> Plan:
     except ValidationError as exc:
         raise bad(_describe(exc, data)) from None
     # The hash must cover the file as written, not our re-serialization of it.
-    body = {k: v for k, v in data.items() if k not in ("hash", "approval")}
+    body = {k: v for k, v in data.items() if k not in ("hash", "approval", "approval_history")}
     body.setdefault("created_by", None)
     if canonical_hash(body) != plan.compute_hash():
         raise bad("it holds values roe cannot read back")

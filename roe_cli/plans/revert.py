@@ -1,9 +1,14 @@
-"""The plan that undoes an apply, from its results CSV (``roe revert``).
+"""The plan that undoes an apply (``roe revert RESULTS``), built from this mirror's apply journal.
 
-Each ``applied`` row goes back: ``expected = new`` and ``new = expected``. Rows whose record
-changed again since (the mirror no longer holds the applied owner), whose old owner is inactive or
-unknown, who had no owner before, or that this mirror's apply journal does not show as applied,
-are left out and listed in ``skipped``. The plan needs its own approval. Reads the mirror only.
+The results CSV only names the apply (its ``plan_hash``) and which of its records to give back
+(its ``applied`` rows). The owners come from the journal, never from the CSV: each record goes
+back from the owner the journal shows applied to the owner it shows before, so an edited
+``expected`` cannot hand a record to someone who never owned it. A CSV without ``plan_hash``, or
+naming an apply this mirror's journal does not hold, is refused (exit 2). Rows the journal does not
+hold as applied, or whose owners disagree with it, are refused one by one (left out and listed in
+``skipped``), as are records changed again since (the mirror no longer holds the applied owner),
+whose old owner is inactive or unknown, or that had no owner before. The plan needs its own
+approval. Reads the mirror only.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from .model import RESULTS_COLUMNS, BuildResult, Change, Plan
 _REQUIRED = RESULTS_COLUMNS[:5]  # object_type, object_id, expected, new, status
 _OPTIONAL = RESULTS_COLUMNS[5:]  # error, source, plan_hash
 
-JournalKey = tuple[str, str, str, str | None]  # plan hash, object type, object id, new owner
+JournalKey = tuple[str, str, str]  # plan hash, object type, object id
+JournalOwners = tuple[str | None, str | None]  # the owner before, the owner applied
 
 
 def build_revert(engine: Engine, results_path: str | Path, *, source: str | None = None,
@@ -48,7 +54,17 @@ def build_revert(engine: Engine, results_path: str | Path, *, source: str | None
         source = pick_source(conn, source or (next(iter(sources)) if sources else None))
         directory = Directory(conn, source)
         plan_hashes = sorted({cell(v, positions, "plan_hash") for _, v in applied} - {""})
+        if any(not cell(v, positions, "plan_hash") for _, v in applied):
+            raise UsageError(f"{path.name} has applied rows without a plan_hash, so it names no "
+                             "apply; roe reverts only what its apply journal shows.",
+                             "Give the results CSV that `roe apply` wrote, unedited.")
         journal = _journal(conn, source, plan_hashes)
+        missing = [h for h in plan_hashes if not any(k[0] == h for k in journal)]
+        if missing:
+            raise UsageError(f"{path.name} names an apply this mirror's journal does not hold "
+                             f"(plan {', '.join(h[:12] for h in missing)}).",
+                             "Revert against the mirror the plan was applied from (--db / "
+                             "ROE_DB), with the results CSV that apply wrote.")
         by_type: dict[str, list[str]] = defaultdict(list)
         for _, values in applied:
             t = OBJECT_ALIASES.get(cell(values, positions, "object_type").lower())
@@ -72,9 +88,15 @@ def build_revert(engine: Engine, results_path: str | Path, *, source: str | None
             skipped.append(f"{label}: listed twice; reverted once")
             continue
         seen.add((object_type, object_id))
-        if plan_hash and (plan_hash, object_type, object_id, applied_owner) not in journal:
+        owners = journal.get((plan_hash, object_type, object_id))
+        if owners is None:
             skipped.append(f"{label}: this mirror's apply journal does not show it applied")
             continue
+        if owners != (old or None, applied_owner):
+            skipped.append(f"{label}: its owners differ from the apply journal's (the file was "
+                           "edited); refused")
+            continue
+        old, applied_owner = owners[0] or "", owners[1] or ""
         if not old:
             skipped.append(f"{label}: it had no owner before, and an owner cannot be removed")
             continue
@@ -94,21 +116,23 @@ def build_revert(engine: Engine, results_path: str | Path, *, source: str | None
             object_type=object_type, object_id=object_id, object_name=record.name,
             expected=applied_owner, expected_email=directory.email(applied_owner),
             new=owner.id, new_email=owner.email,
-            why={"kind": "revert", "plan": plan_hash or None, "row": number},
+            why={"kind": "revert", "plan": plan_hash, "row": number},
         ))
     origin = {"kind": "revert", "results": path.name, "plans": plan_hashes}
     return BuildResult(Plan.build(source, origin, changes, created_by), skipped=skipped)
 
 
-def _journal(conn: Connection, source: str, plan_hashes: list[str]) -> set[JournalKey]:
-    """The records this mirror's apply journal shows applied by ``plan_hashes``."""
+def _journal(conn: Connection, source: str,
+             plan_hashes: list[str]) -> dict[JournalKey, JournalOwners]:
+    """The records this mirror's apply journal shows applied by ``plan_hashes``: their owner
+    before and the owner applied."""
     if not plan_hashes:
-        return set()
+        return {}
     rows = conn.execute(
-        select(apply_journal.c.plan_hash, apply_journal.c.object_type,
-               apply_journal.c.object_id, apply_journal.c.new).where(
+        select(apply_journal.c.plan_hash, apply_journal.c.object_type, apply_journal.c.object_id,
+               apply_journal.c.expected, apply_journal.c.new).where(
             and_(apply_journal.c.plan_hash.in_(plan_hashes),
                  apply_journal.c.status == ApplyStatus.APPLIED, apply_journal.c.source == source)
         )
     )
-    return {(r.plan_hash, r.object_type, r.object_id, r.new) for r in rows}
+    return {(r.plan_hash, r.object_type, r.object_id): (r.expected, r.new) for r in rows}

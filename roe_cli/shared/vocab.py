@@ -57,13 +57,17 @@ class FindingStatus(StrEnum):
 
 
 class ApplyStatus(StrEnum):
-    """A planned change's state in the apply journal; the last three are final."""
+    """A planned change's state in the apply journal; the last four are final.
+
+    ``held``: a contact or opportunity of a book transfer held back because its account was not
+    moved (drifted, deleted or failed), so the account and its children stay together."""
 
     PENDING = "pending"
     SENDING = "sending"
     APPLIED = "applied"
     DRIFTED = "drifted"
     FAILED = "failed"
+    HELD = "held"
 
 
 class ExportFormat(StrEnum):
@@ -82,7 +86,8 @@ class Period(StrEnum):
     QUARTER = "quarter"
 
 
-FINAL_APPLY_STATUSES = (ApplyStatus.APPLIED, ApplyStatus.DRIFTED, ApplyStatus.FAILED)
+FINAL_APPLY_STATUSES = (ApplyStatus.APPLIED, ApplyStatus.DRIFTED, ApplyStatus.FAILED,
+                        ApplyStatus.HELD)
 
 SOURCES: tuple[str, ...] = tuple(Source)
 OBJECT_TYPES: tuple[str, ...] = tuple(ObjectType)
