@@ -315,5 +315,5 @@ def write_results(report: ApplyReport, path: str | Path) -> Path:
             c.object_type, c.object_id, c.expected, c.new, result.status, result.error,
             plan.source, plan.hash,
         )])
-    atomic_write(path, buffer.getvalue().encode("utf-8-sig"))
+    atomic_write(path, buffer.getvalue().encode("utf-8-sig"), mode=0o600)  # names, e-mails
     return path

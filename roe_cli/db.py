@@ -48,6 +48,8 @@ def create(url: str) -> Engine:
             f"The folder for the database {path} does not exist.",
             "Create the folder, or point --db / ROE_DB at another path.",
         )
+    if path is not None:
+        create_private(path)
     try:
         engine = create_engine(url, future=True)
     except (ArgumentError, NoSuchModuleError) as exc:
@@ -74,6 +76,17 @@ def create(url: str) -> Engine:
             cur.close()
 
     return engine
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` empty and readable by its owner only (0600), unless it exists.
+
+    The mirror holds names, e-mails and deal amounts. SQLite gives its ``-wal`` and ``-shm``
+    files the mode of the main file, so creating the main file 0600 before SQLite opens it keeps
+    all three private. An existing file keeps its mode (``roe doctor`` warns about a wider one).
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 @dataclass
@@ -159,7 +172,9 @@ def run_lock(engine: Engine, command: str) -> Iterator[None]:
         import fcntl
 
         lock_path = path.with_name(path.name + ".lock")
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole block
+        # 0600 like the mirror: it names the host and the command that holds it
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        handle = os.fdopen(fd, "a+")  # held for the whole block
         try:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -30,7 +30,7 @@ def save_plan(plan: Plan, path: str | Path) -> Path:
         raise UsageError(f"The folder {path.parent} does not exist.",
                          "Create it, or give -o a path in an existing folder.")
     text = json.dumps(plan.to_json(), indent=2, ensure_ascii=False) + "\n"
-    atomic_write(path, text.encode("utf-8"))
+    atomic_write(path, text.encode("utf-8"), mode=0o600)  # names, e-mails, amounts
     return path
 
 
