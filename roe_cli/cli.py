@@ -19,6 +19,7 @@ from .commands import render
 from .commands.audit_cmd import audit
 from .commands.db_cmd import db_app
 from .commands.demo_cmd import demo
+from .commands.doctor_cmd import doctor
 from .commands.export_cmd import export_app
 from .commands.findings_cmd import findings_command
 from .commands.options import global_options
@@ -63,6 +64,7 @@ app.callback()(global_options)
 app.command("audit")(audit)
 app.add_typer(db_app, name="db")
 app.command("demo")(demo)
+app.command("doctor")(doctor)
 app.add_typer(export_app, name="export")
 app.command("findings")(findings_command)
 app.command("rules")(rules)

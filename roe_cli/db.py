@@ -160,6 +160,43 @@ def _connect(engine: Engine) -> Iterator[Connection]:
         ) from None
 
 
+def lock_holder(engine: Engine) -> str | None:
+    """Who holds the mirror's run lock, in words; None when it is free. Takes nothing and
+    creates nothing (no lock file appears where there was none)."""
+    path = sqlite_path(str(engine.url))
+    if path is not None:
+        import fcntl
+
+        lock_path = path.with_name(path.name + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        with os.fdopen(fd) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return holder_text(handle.read())
+            return None
+    if engine.dialect.name == "postgresql":
+        key = 0x726F65  # as run_lock
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                return "another roe run (PostgreSQL advisory lock held)"
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    return None
+
+
+def holder_text(content: str) -> str:
+    """The lock file's record as a sentence: `roe sync hubspot` (pid 12, host, since ...)."""
+    try:
+        info = json.loads(content)
+        return (f"`roe {info['command']}` (pid {info['pid']} on {info['host']}, "
+                f"since {info['since']})")
+    except (ValueError, KeyError, TypeError):
+        return content.strip() or "another process"
+
+
 @contextlib.contextmanager
 def run_lock(engine: Engine, command: str) -> Iterator[None]:
     """Hold the mirror's run lock for ``command``, so two roe runs never write one mirror at once.

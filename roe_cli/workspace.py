@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .apply import ApplyReport
     from .audit import AuditResult
     from .db import SchemaStatus
+    from .doctor import Check
     from .export import ExportResult
     from .findings import FindingFilter
     from .plans import Approval, BuildResult, Plan
@@ -158,6 +159,12 @@ class Workspace:
         engine = self.open_engine(migrate=False)
         before = db.status(engine)
         return self.display_url(engine), before, db.upgrade(engine)
+
+    def doctor(self) -> list[Check]:
+        """Every `roe doctor` check; creates, migrates and locks nothing."""
+        from .doctor import run_doctor
+
+        return run_doctor(self)
 
     # -- the runs ------------------------------------------------------------------------------
 

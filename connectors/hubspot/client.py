@@ -154,9 +154,9 @@ class HubSpotClient:
             lambda **kw: self._batch_api.update(hs_type, {"inputs": inputs}, **kw),
         )
 
-    def owners(self, archived: bool, after: str | None = None) -> dict:
+    def owners(self, archived: bool, after: str | None = None, limit: int = 100) -> dict:
         """``GET /crm/v3/owners/``: active owners, or (``archived``) only the archived ones."""
-        kwargs: dict = {"limit": 100, "archived": archived}
+        kwargs: dict = {"limit": limit, "archived": archived}
         if after:
             kwargs["after"] = after
         return self._call(

@@ -70,9 +70,15 @@ def connect(
     return HubSpotConnector(HubSpotClient(token, base_url, settings), settings)
 
 
+def has_credentials() -> bool:
+    """Whether HUBSPOT_ACCESS_TOKEN is set (its value is never shown)."""
+    return bool((os.environ.get("HUBSPOT_ACCESS_TOKEN") or "").strip())
+
+
 FACTORY = ConnectorFactory(
     source=Source.HUBSPOT,
     write_batch_size=BATCH_LIMIT,
     settings_model=settings_model,
     connect=connect,
+    has_credentials=has_credentials,
 )

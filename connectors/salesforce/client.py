@@ -433,6 +433,18 @@ class SalesforceClient:
                 })
         return results
 
+    def limits(self) -> dict:
+        """``GET limits/``: the org's limits (the daily API requests among them), one call."""
+        sf = self.sf
+        with translate_errors("reading the org's limits", self.session):
+            answer = sf.limits()
+        if "DailyApiRequests" in (answer or {}):
+            daily = answer["DailyApiRequests"]
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                limit, remaining = int(daily["Max"]), int(daily["Remaining"])
+                self.session.usage = (limit - remaining, limit)
+        return answer
+
     def close(self) -> None:
         self.session.close()
 

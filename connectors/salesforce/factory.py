@@ -4,6 +4,7 @@ so reading the settings stays cheap."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from roe_cli.shared.vocab import Source
@@ -42,9 +43,21 @@ def connect(
     return SalesforceConnector(settings)
 
 
+def has_credentials() -> bool:
+    """Whether SALESFORCE_INSTANCE_URL and SALESFORCE_ACCESS_TOKEN, or SALESFORCE_USERNAME and
+    SALESFORCE_PASSWORD, are set (their values are never shown)."""
+
+    def present(name: str) -> bool:
+        return bool((os.environ.get(name) or "").strip())
+
+    return (present("SALESFORCE_INSTANCE_URL") and present("SALESFORCE_ACCESS_TOKEN")) or (
+        present("SALESFORCE_USERNAME") and present("SALESFORCE_PASSWORD"))
+
+
 FACTORY = ConnectorFactory(
     source=Source.SALESFORCE,
     write_batch_size=COLLECTION_LIMIT,
     settings_model=settings_model,
     connect=connect,
+    has_credentials=has_credentials,
 )

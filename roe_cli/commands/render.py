@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from ..apply import ApplyReport
     from ..audit import AuditResult
+    from ..doctor import Check
     from ..plans import Approval, BuildResult, Change, Plan
     from ..rulesfile import ParamSpec
     from ..sync import SyncReport
@@ -423,6 +424,23 @@ def reflow(doc: str) -> str:
             paragraphs.append(line)
             joining = True
     return "\n".join(paragraphs).replace("``", "`")
+
+
+DOCTOR_STYLES = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red"}
+
+
+def print_doctor(checks: list[Check]) -> None:
+    """One line per check: status, name, what was seen and, unless it passed, the fix; then the
+    totals. Plain text (no markup), so a cron mail reads the same as the terminal."""
+    width = max((len(c.name) for c in checks), default=0)
+    for check in checks:
+        line = Text.assemble((f"{check.status.value:<4}", DOCTOR_STYLES[check.status.value]),
+                             f"  {check.name:<{width}}  {check.detail}")
+        if check.fix and check.status.value != "PASS":
+            line.append(f"  Fix: {check.fix}")
+        console.print(line, soft_wrap=True)
+    counts = Counter(c.status.value for c in checks)
+    console.print(f"{counts['PASS']} passed, {counts['WARN']} warned, {counts['FAIL']} failed.")
 
 
 def print_json(text: str) -> None:
