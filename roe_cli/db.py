@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from .settings import sqlite_path
 from .shared.clock import utc_text
-from .shared.errors import ConfigError, LockedError, redact
+from .shared.errors import ConfigError, LockedError, RoeError, redact
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -38,6 +38,34 @@ def alembic_config(connection: Connection | None = None) -> Config:
     if connection is not None:
         cfg.attributes["connection"] = connection
     return cfg
+
+
+# How long a write waits for another program's write transaction on an SQLite mirror.
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
+def sqlite_fault(path: Path | None, exc: BaseException) -> RoeError | None:
+    """The RoeError an SQLite failure means (the mirror locked by another program, the disk
+    full), or None for any other error. The failed transaction is rolled back either way, so the
+    mirror stays as the last committed one left it."""
+    message = str(exc).lower()
+    where = f"the mirror {path}" if path is not None else "the mirror"
+    if "database is locked" in message or "database table is locked" in message:
+        return LockedError(
+            f"Another program holds a write lock on {where}; roe waited "
+            f"{BUSY_TIMEOUT_SECONDS:g} s and gave up. This run's unfinished changes were rolled back.",
+            "Run the command again when that program is done (`fuser` on the file shows it); "
+            "a sqlite3 shell or a BI tool left open in a transaction is the usual cause.",
+        )
+    if "database or disk is full" in message or "disk i/o error" in message:
+        cause = "the disk is full" if "full" in message else "a disk I/O error (the disk is full or failing)"
+        return ConfigError(
+            f"Could not write {where}: {cause}. The unfinished transaction was rolled back; the "
+            "mirror holds what the last finished step wrote.",
+            "Free some space next to the mirror (`df -h`), then run the command again: it "
+            "carries on from there.",
+        )
+    return None
 
 
 def create(url: str) -> Engine:
@@ -65,12 +93,18 @@ def create(url: str) -> Engine:
         ) from None
     if engine.dialect.name == "sqlite":
 
+        @event.listens_for(engine, "handle_error")
+        def _sqlite_faults(context: Any) -> None:
+            fault = sqlite_fault(path, context.original_exception)
+            if fault is not None:
+                raise fault from None
+
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - exercised by every test
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache
             cur.close()

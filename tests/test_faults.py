@@ -1,0 +1,233 @@
+"""Faults a nightly job meets, each proved to lose nothing and write nothing twice: roe killed
+(SIGKILL) mid-sync and mid-apply then run again, the mirror locked by another program, a full
+disk, and answers cut short.
+
+Each uses real parts: roe in a subprocess (``python -m roe_cli.cli``) against the HubSpot
+emulator serving from this test process, real SQLite files, a real second process holding a lock.
+"""
+# The emulator fixture arrives as an argument named like its import:
+# ruff: noqa: F811
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from roe_cli import db
+from roe_cli.models import accounts, apply_journal, audit_runs, findings, owners
+from tests.conftest import AS_OF, ROOT, RULES
+from tests.emulators.hubspot import FAST_SETTINGS_TOML, hs_emulator  # noqa: F401
+from tests.test_hubspot_sync import dump
+from tests.test_writeback_crm import HS_OWNER, HS_TYPES
+
+PYTHON = sys.executable
+
+
+def roe_process(*args: str, env: dict[str, str] | None = None, **popen) -> subprocess.Popen:
+    """`roe ARGS` in a child process, with this checkout on its path."""
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env or {})}
+    full_env.pop("ROE_DB", None)
+    full_env.pop("ROE_RULES", None)
+    return subprocess.Popen([PYTHON, "-m", "roe_cli.cli", *args], env=full_env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+
+
+def wait_for(condition, timeout: float = 60.0, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def integrity(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def counts(url: str) -> dict[str, int]:
+    engine = db.open_database(url)
+    try:
+        with engine.connect() as conn:
+            return {t.name: conn.execute(select(func.count()).select_from(t)).scalar_one()
+                    for t in (audit_runs, findings)}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def hs_rules(tmp_path) -> str:
+    path = tmp_path / "rules-hubspot.toml"
+    path.write_text(RULES.read_text() + FAST_SETTINGS_TOML)
+    return str(path)
+
+
+# ---- SIGKILL ---------------------------------------------------------------------------------
+
+
+def test_a_sync_killed_after_its_first_pages_resumes_to_the_same_mirror_as_a_whole_sync(
+        hs_emulator, roe, hs_rules, tmp_path):
+    hs_emulator.load_demo(60, seed=4, as_of=AS_OF)
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    assert roe("sync", "--source", "hubspot", rules=hs_rules, db=reference).exit_code == 0
+
+    killed = tmp_path / "killed.db"
+    hs_emulator.clear_log()
+    # The activities come after owners, accounts, contacts and deals: hold their first search
+    # until roe is killed, so that it dies with the earlier objects committed and the rest not.
+    hs_emulator.delay_next(1, 30, path="/crm/v3/objects/calls/search")
+    child = roe_process("--db", str(killed), "--rules", hs_rules, "sync", "--source", "hubspot")
+    try:
+        wait_for(lambda: hs_emulator.calls(path="/crm/v3/objects/calls/search"),
+                 what="roe to reach the activities")
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+    assert child.returncode == -signal.SIGKILL
+    assert integrity(killed) == "ok"
+    half = dump(f"sqlite:///{killed}")
+    whole = dump(reference)
+    assert half["account"] == whole["account"] and half["opportunity"] == whole["opportunity"]
+    assert half["activity"] != whole["activity"]  # it really died half-way
+
+    hs_emulator.clear_faults()
+    result = roe("sync", "--source", "hubspot", rules=hs_rules, db=f"sqlite:///{killed}")
+    assert result.exit_code == 0, result.output
+    assert dump(f"sqlite:///{killed}") == whole  # nothing lost, nothing twice
+
+
+def test_an_apply_killed_while_the_crm_takes_a_batch_writes_each_record_once(
+        hs_emulator, roe, hs_rules, tmp_path, engine, db_url):
+    hs_emulator.load_demo(40, seed=5, as_of=AS_OF)
+    assert roe("sync", "--source", "hubspot", rules=hs_rules).exit_code == 0
+    with engine.connect() as conn:  # the active owner with the most accounts, to another one
+        old = conn.execute(
+            select(accounts.c.owner_id).join(owners, (owners.c.id == accounts.c.owner_id)
+                                             & (owners.c.source == accounts.c.source))
+            .where(owners.c.active.is_(True), accounts.c.deleted.is_(False))
+            .group_by(accounts.c.owner_id).order_by(func.count().desc(), accounts.c.owner_id)
+        ).scalars().first()
+        new = conn.execute(select(owners.c.id).where(owners.c.active.is_(True),
+                                                     owners.c.id != old).order_by(owners.c.id)
+                           ).scalars().first()
+    plan = tmp_path / "plan.json"
+    result = roe("reassign", "--transfer-from", old, "--to", new, "--source", "hubspot",
+                 "-o", str(plan), rules=hs_rules)
+    assert result.exit_code == 0, result.output
+    assert roe("approve", str(plan), "--by", "vp@example.com", rules=hs_rules).exit_code == 0
+    hs_emulator.clear_log()
+
+    # The contacts' batch reaches HubSpot, which takes it after a pause; roe dies meanwhile,
+    # before it can journal the outcome.
+    hs_emulator.delay_next(1, 3, path="/crm/v3/objects/contacts/batch/update")
+    child = roe_process("--db", db_url, "--rules", hs_rules, "apply", str(plan))
+    try:
+        wait_for(lambda: hs_emulator.calls(path="/crm/v3/objects/contacts/batch/update"),
+                 what="roe to send the contacts")
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+    assert child.returncode == -signal.SIGKILL
+    taken = hs_emulator.calls(path="/crm/v3/objects/contacts/batch/update")[0]
+    wait_for(lambda: taken.status is not None, what="HubSpot to take the batch")
+    assert integrity(Path(db_url.removeprefix("sqlite:///"))) == "ok"
+
+    result = roe("apply", str(plan), rules=hs_rules)
+    assert result.exit_code == 0, result.output
+    written = Counter()
+    for request in hs_emulator.writes():
+        if 200 <= (request.status or 0) < 300:
+            hs_type = request.path.split("/")[-3]
+            for item in request.body["inputs"]:
+                written[(hs_type, item["id"])] += 1
+                assert item["properties"][HS_OWNER] == new
+    changes = json.loads(plan.read_text())["changes"]
+    expected = Counter((HS_TYPES[c["object_type"]], c["object_id"]) for c in changes)
+    assert written == expected  # every record written, none twice
+    for c in changes:
+        assert hs_emulator.records[HS_TYPES[c["object_type"]]][c["object_id"]].props[HS_OWNER] == new
+    with engine.connect() as conn:
+        journal = dict(conn.execute(select(apply_journal.c.status, func.count())
+                                    .group_by(apply_journal.c.status)).all())
+    assert journal == {"applied": len(changes)}
+
+
+# ---- another program holds the mirror --------------------------------------------------------
+
+
+def test_a_mirror_locked_by_another_program_exits_4_after_a_bounded_wait_and_writes_nothing(
+        org, roe, db_url, tmp_path, monkeypatch):
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_SECONDS", 1.0)
+    before = counts(db_url)
+    path = tmp_path / "mirror.db"
+    holder = subprocess.Popen(
+        [PYTHON, "-c", (
+            "import sqlite3, sys, time\n"
+            f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+            "c.execute('BEGIN IMMEDIATE')\n"
+            "c.execute('DELETE FROM findings WHERE id < 0')\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        started = time.monotonic()
+        result = roe("audit", "--as-of", "2026-11-02", "--fail-on", "never")
+        waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 4, result.output
+    assert "Another program holds a write lock on the mirror" in result.stderr
+    assert "waited 1 s" in result.stderr and "Traceback" not in result.output
+    assert waited < 20
+    assert integrity(path) == "ok"
+    assert counts(db_url) == before  # the audit stored nothing
+
+
+# ---- a full disk -------------------------------------------------------------------------------
+
+
+def test_a_full_disk_fails_the_write_cleanly_and_leaves_the_mirror_as_it_was(roe, db_url, tmp_path):
+    import resource
+
+    assert roe("demo", "--accounts", "200", "--as-of", "2026-11-01").exit_code == 0
+    path = tmp_path / "mirror.db"
+    assert integrity(path) == "ok"
+    before = counts(db_url)
+    limit = 16 * 1024  # no file may grow past 16 KiB: the first audit's -wal soon cannot
+
+    def small_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    child = roe_process("--db", db_url, "--rules", str(RULES), "audit", "--as-of", "2026-11-01",
+                        "--fail-on", "never", preexec_fn=small_disk)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 2, (out, err)
+    assert "Could not write the mirror" in err and "disk is full" in err, err
+    assert "Free some space" in err and "Traceback" not in err
+    assert integrity(path) == "ok"
+    assert counts(db_url) == before == {"audit_runs": 0, "findings": 0}  # rolled back together
+
+    result = roe("audit", "--as-of", "2026-11-01", "--fail-on", "never")  # space again: it runs
+    assert result.exit_code == 0, result.output
+    assert counts(db_url)["audit_runs"] == 1
