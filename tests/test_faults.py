@@ -27,6 +27,7 @@ from roe_cli import db
 from roe_cli.models import accounts, apply_journal, audit_runs, findings, owners
 from tests.conftest import AS_OF, ROOT, RULES
 from tests.emulators.hubspot import FAST_SETTINGS_TOML, hs_emulator  # noqa: F401
+from tests.emulators.salesforce import sf_emulator  # noqa: F401
 from tests.test_hubspot_sync import dump
 from tests.test_writeback_crm import HS_OWNER, HS_TYPES
 
@@ -231,3 +232,61 @@ def test_a_full_disk_fails_the_write_cleanly_and_leaves_the_mirror_as_it_was(roe
     result = roe("audit", "--as-of", "2026-11-01", "--fail-on", "never")  # space again: it runs
     assert result.exit_code == 0, result.output
     assert counts(db_url)["audit_runs"] == 1
+
+
+# ---- answers cut short -----------------------------------------------------------------------
+
+
+def test_a_hubspot_answer_cut_short_is_asked_again_and_the_mirror_is_whole(
+        hs_emulator, roe, hs_rules, tmp_path):
+    hs_emulator.load_demo(40, seed=6, as_of=AS_OF)
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    assert roe("sync", "--source", "hubspot", rules=hs_rules, db=reference).exit_code == 0
+    hs_emulator.clear_log()
+    hs_emulator.truncate_next(1, path="/crm/v3/objects/companies/search")
+    hs_emulator.truncate_next(1, path="/crm/v3/owners/")
+    cut = f"sqlite:///{tmp_path / 'cut.db'}"
+    result = roe("sync", "--source", "hubspot", rules=hs_rules, db=cut)
+    assert result.exit_code == 0, result.output
+    assert dump(cut) == dump(reference)
+    first_searches = [c for c in hs_emulator.calls(path="/crm/v3/objects/companies/search")]
+    assert first_searches[0].body == first_searches[1].body  # the cut answer was asked again
+
+
+def test_hubspot_answers_always_cut_short_end_the_sync_with_exit_3_and_no_traceback(
+        hs_emulator, roe, tmp_path):
+    hs_emulator.load_demo(10, seed=6, as_of=AS_OF)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES.read_text() + FAST_SETTINGS_TOML + "max_retries = 1\n")
+    hs_emulator.truncate_next(1000)
+    result = roe("sync", "--source", "hubspot", rules=rules)
+    assert result.exit_code == 3, result.output
+    assert "HubSpot" in result.stderr and "Traceback" not in result.output
+    assert len(hs_emulator.calls()) == 2  # once, and one retry
+
+
+@pytest.mark.parametrize("sf_emulator", [{"accounts": 30, "seed": 6}], indirect=True)
+def test_a_salesforce_answer_cut_short_is_asked_again_and_the_mirror_is_whole(
+        sf_emulator, roe, tmp_path):
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    assert roe("sync", "--source", "salesforce", db=reference).exit_code == 0
+    sf_emulator.clear_log()
+    sf_emulator.fail(status=0, path="/query", truncate=True, soql="FROM Account")
+    cut = f"sqlite:///{tmp_path / 'cut.db'}"
+    result = roe("sync", "--source", "salesforce", db=cut)
+    assert result.exit_code == 0, result.output
+    assert dump(cut) == dump(reference)
+    account_queries = [r for r in sf_emulator.requests if "FROM Account" in (r.soql or "")]
+    assert len(account_queries) >= 2 and account_queries[0].soql == account_queries[1].soql
+
+
+@pytest.mark.parametrize("sf_emulator", [{"accounts": 10, "seed": 6}], indirect=True)
+def test_salesforce_answers_always_cut_short_end_the_sync_with_exit_3_and_no_traceback(
+        sf_emulator, roe, tmp_path):
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES.read_text() + "\n[salesforce]\nretries = 1\nbackoff_seconds = 0\n")
+    sf_emulator.fail(status=0, truncate=True, times=1000)
+    result = roe("sync", "--source", "salesforce", rules=rules)
+    assert result.exit_code == 3, result.output
+    assert "Salesforce" in result.stderr and "Traceback" not in result.output
+    assert len(sf_emulator.requests) == 2  # once, and one retry

@@ -186,6 +186,7 @@ class HubSpotClient:
         while True:
             self.pacer.acquire(search=search)
             self.calls += 1
+            raw: bytes | None = None  # the answer's body, once read whole
             try:
                 resp = invoke(_request_timeout=self._timeout, _preload_content=False)
             except Exception as exc:  # noqa: BLE001 - sorted by status below
@@ -202,8 +203,12 @@ class HubSpotClient:
             else:
                 try:
                     raw = resp.data
+                except (urllib3.exceptions.HTTPError, OSError) as exc:  # cut short mid-answer
+                    wait, _ = self._verdict(what, exc, 0, attempt)
+                    reason = f"an answer cut short ({type(exc).__name__})"
                 finally:
                     resp.release_conn()
+            if raw is not None:
                 self._note_time(resp.headers)
                 self._note_limits(resp.headers)
                 try:

@@ -134,7 +134,9 @@ class GuardedSession(requests.Session):
                 response = super().request(method, url, *args, **kwargs)
             except requests.exceptions.SSLError:
                 raise  # a certificate problem does not go away by asking again
-            except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+            # ChunkedEncodingError: the answer was cut short (a dropped connection mid-body)
+            except (requests.exceptions.Timeout, requests.exceptions.ConnectionError,
+                    requests.exceptions.ChunkedEncodingError) as exc:
                 if attempt > self.settings.retries:
                     raise
                 wait = self._backoff(attempt, None)
@@ -292,6 +294,13 @@ def crm_error(exc: BaseException, action: str, session: GuardedSession | None = 
             f"Salesforce did not answer within {timeout:g} seconds while {action}{tries}.",
             "Run again later: the next run resumes where this one stopped. On a slow org or "
             "network, raise timeout_seconds in the [salesforce] table of rules.toml.",
+        )
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return CrmError(
+            f"Salesforce's answers were cut short while {action}{tries} (the connection dropped "
+            "in the middle of an answer).",
+            "Run again: the next run resumes where this one stopped. If it keeps happening, check "
+            "the network or proxy between roe and Salesforce.",
         )
     if isinstance(exc, requests.exceptions.ConnectionError):
         return CrmError(
