@@ -290,3 +290,102 @@ def test_salesforce_answers_always_cut_short_end_the_sync_with_exit_3_and_no_tra
     assert result.exit_code == 3, result.output
     assert "Salesforce" in result.stderr and "Traceback" not in result.output
     assert len(sf_emulator.requests) == 2  # once, and one retry
+
+
+# ---- timeouts --------------------------------------------------------------------------------
+
+
+def test_hubspot_that_never_answers_in_time_ends_the_sync_with_exit_3_keeping_what_was_committed(
+        hs_emulator, roe, tmp_path, engine):
+    hs_emulator.load_demo(10, seed=6, as_of=AS_OF)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES.read_text() + FAST_SETTINGS_TOML.replace("timeout_seconds = 10",
+                                                                    "timeout_seconds = 0.5")
+                     + "max_retries = 1\n")
+    hs_emulator.delay_next(1000, 2.0, path="/crm/v3/objects/contacts/search")
+    started = time.monotonic()
+    result = roe("sync", "--source", "hubspot", rules=rules)
+    assert time.monotonic() - started < 30
+    assert result.exit_code == 3, result.output
+    assert "HubSpot" in result.stderr and "Traceback" not in result.output
+    assert len(hs_emulator.calls(path="/crm/v3/objects/contacts/search")) == 2
+    with engine.connect() as conn:  # the accounts before it are in, and stay in
+        assert conn.execute(select(func.count()).select_from(accounts)).scalar_one() > 0
+
+
+def approved_transfer(roe, engine, source: str, rules, plan: Path) -> None:
+    """An approved plan moving the book of the active owner with the most accounts."""
+    with engine.connect() as conn:
+        old = conn.execute(
+            select(accounts.c.owner_id).join(owners, (owners.c.id == accounts.c.owner_id)
+                                             & (owners.c.source == accounts.c.source))
+            .where(owners.c.active.is_(True), accounts.c.deleted.is_(False))
+            .group_by(accounts.c.owner_id).order_by(func.count().desc(), accounts.c.owner_id)
+        ).scalars().first()
+        new = conn.execute(select(owners.c.id).where(owners.c.active.is_(True),
+                                                     owners.c.id != old).order_by(owners.c.id)
+                           ).scalars().first()
+    result = roe("reassign", "--transfer-from", old, "--to", new, "--source", source,
+                 "-o", str(plan), rules=rules)
+    assert result.exit_code == 0, result.output
+    assert roe("approve", str(plan), "--by", "vp@example.com", rules=rules).exit_code == 0
+
+
+def test_a_hubspot_write_that_times_out_is_not_sent_again_and_the_rerun_writes_each_record_once(
+        hs_emulator, roe, tmp_path, engine):
+    hs_emulator.load_demo(40, seed=5, as_of=AS_OF)
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES.read_text() + FAST_SETTINGS_TOML.replace("timeout_seconds = 10",
+                                                                    "timeout_seconds = 1"))
+    assert roe("sync", "--source", "hubspot", rules=rules).exit_code == 0
+    plan = tmp_path / "plan.json"
+    approved_transfer(roe, engine, "hubspot", rules, plan)
+    hs_emulator.clear_log()
+    # HubSpot takes the contacts' batch, but answers after roe stopped waiting.
+    hs_emulator.delay_next(1, 2.5, path="/crm/v3/objects/contacts/batch/update")
+    first = roe("apply", str(plan), rules=rules)
+    assert first.exit_code == 3, first.output
+    assert "did not confirm" in first.stderr and "did not send it again" in first.stderr
+    time.sleep(3)  # HubSpot finishes the slow call
+    result = roe("apply", str(plan), rules=rules)
+    assert result.exit_code == 0, result.output
+    written = Counter()
+    for request in hs_emulator.writes():
+        if 200 <= (request.status or 0) < 300:
+            for item in request.body["inputs"]:
+                written[(request.path.split("/")[-3], item["id"])] += 1
+    changes = json.loads(plan.read_text())["changes"]
+    assert written == Counter((HS_TYPES[c["object_type"]], c["object_id"]) for c in changes)
+    with engine.connect() as conn:
+        journal = dict(conn.execute(select(apply_journal.c.status, func.count())
+                                    .group_by(apply_journal.c.status)).all())
+    assert journal == {"applied": len(changes)}
+
+
+@pytest.mark.parametrize("sf_emulator", [{"accounts": 40, "seed": 5}], indirect=True)
+def test_a_salesforce_write_that_times_out_is_not_sent_again_and_the_rerun_writes_each_record_once(
+        sf_emulator, roe, tmp_path, engine):
+    from tests.test_writeback_crm import SF_TYPES
+
+    rules = tmp_path / "rules.toml"
+    rules.write_text(RULES.read_text() + "\n[salesforce]\ntimeout_seconds = 1\nbackoff_seconds = 0\n")
+    assert roe("sync", "--source", "salesforce", rules=rules).exit_code == 0
+    plan = tmp_path / "plan.json"
+    approved_transfer(roe, engine, "salesforce", rules, plan)
+    sf_emulator.clear_log()
+    sf_emulator.fail(status=0, delay=2.5, method="PATCH", times=1)  # takes it, answers too late
+    first = roe("apply", str(plan), rules=rules)
+    assert first.exit_code == 3, first.output
+    time.sleep(3)
+    result = roe("apply", str(plan), rules=rules)
+    assert result.exit_code == 0, result.output
+    written = Counter()
+    for request in sf_emulator.writes():
+        if 200 <= (request.status or 0) < 300:
+            for record in json.loads(request.body)["records"]:
+                written[record["id"]] += 1
+    changes = json.loads(plan.read_text())["changes"]
+    assert written == Counter(c["object_id"] for c in changes)
+    new = changes[0]["new"]
+    assert all(sf_emulator.org.owner_of(SF_TYPES[c["object_type"]], c["object_id"]) == new
+               for c in changes)

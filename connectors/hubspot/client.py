@@ -152,6 +152,7 @@ class HubSpotClient:
         return self._call(
             f"POST /crm/v3/objects/{hs_type}/batch/update",
             lambda **kw: self._batch_api.update(hs_type, {"inputs": inputs}, **kw),
+            write=True,
         )
 
     def owners(self, archived: bool, after: str | None = None, limit: int = 100) -> dict:
@@ -180,7 +181,11 @@ class HubSpotClient:
                 pass
 
     # ---- the machinery ---------------------------------------------------------------------
-    def _call(self, what: str, invoke: Callable[..., Any], search: bool = False) -> tuple[int, dict]:
+    def _call(self, what: str, invoke: Callable[..., Any], search: bool = False,
+              write: bool = False) -> tuple[int, dict]:
+        """One call, retried on network errors, 429 and 5xx. A ``write`` that reached HubSpot
+        but got no whole answer (a timeout, a connection dropped mid-answer) is not sent again:
+        HubSpot may have carried it out, and a re-run of the apply checks before it writes."""
         s = self.settings
         attempt = 0
         while True:
@@ -199,11 +204,15 @@ class HubSpotClient:
                     ) from None
                 if status is None and not isinstance(exc, urllib3.exceptions.HTTPError | OSError):
                     raise
+                if write and not status and _maybe_sent(exc):
+                    raise self._unconfirmed(what, exc) from None
                 wait, reason = self._verdict(what, exc, status or 0, attempt)
             else:
                 try:
                     raw = resp.data
                 except (urllib3.exceptions.HTTPError, OSError) as exc:  # cut short mid-answer
+                    if write:
+                        raise self._unconfirmed(what, exc) from None
                     wait, _ = self._verdict(what, exc, 0, attempt)
                     reason = f"an answer cut short ({type(exc).__name__})"
                 finally:
@@ -229,6 +238,15 @@ class HubSpotClient:
                         reason, what, wait, attempt + 1, s.max_retries + 1)
             if wait > 0:
                 self._sleep(wait)
+
+    @staticmethod
+    def _unconfirmed(what: str, exc: BaseException) -> CrmError:
+        return CrmError(
+            f"HubSpot did not confirm {what} ({type(exc).__name__}): it may have carried out some "
+            "or all of it, so roe did not send it again.",
+            "Run the same `roe apply` again: it reads the owners in HubSpot first and sends only "
+            "what is not there yet.",
+        )
 
     def _verdict(self, what: str, exc: Exception, status: int, attempt: int) -> tuple[float, str]:
         """How long to wait before retrying ``exc``, or raise when retrying cannot help."""
@@ -284,6 +302,13 @@ class HubSpotClient:
         self.server_time = when
         if self.first_server_time is None:
             self.first_server_time = when
+
+
+def _maybe_sent(exc: BaseException) -> bool:
+    """Whether the request may have reached HubSpot: anything but a failure to connect."""
+    reason = getattr(exc, "reason", None) or exc
+    return not isinstance(reason, urllib3.exceptions.NewConnectionError
+                          | urllib3.exceptions.ConnectTimeoutError | ConnectionRefusedError)
 
 
 def _tls_failure(exc: BaseException) -> bool:

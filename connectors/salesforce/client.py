@@ -107,6 +107,17 @@ def _instance_url(value: str) -> str:
 
 
 # ---- the HTTP session ------------------------------------------------------------------------
+_WRITES = frozenset({"PATCH", "PUT", "DELETE"})  # sObject Collections, Bulk ingest uploads
+
+
+def _maybe_sent(exc: BaseException) -> bool:
+    """Whether a failed request may have reached Salesforce: anything but a failure to connect."""
+    return not isinstance(exc, requests.exceptions.ConnectTimeout) and not (
+        isinstance(exc, requests.exceptions.ConnectionError)
+        and not isinstance(exc, requests.exceptions.ReadTimeout)
+        and "NewConnectionError" in repr(exc))
+
+
 class GuardedSession(requests.Session):
     """A requests session with a timeout on every call, retries, a call count and a quota guard."""
 
@@ -137,7 +148,10 @@ class GuardedSession(requests.Session):
             # ChunkedEncodingError: the answer was cut short (a dropped connection mid-body)
             except (requests.exceptions.Timeout, requests.exceptions.ConnectionError,
                     requests.exceptions.ChunkedEncodingError) as exc:
-                if attempt > self.settings.retries:
+                if attempt > self.settings.retries or (
+                        method.upper() in _WRITES and _maybe_sent(exc)):
+                    # A write that may have reached Salesforce is never sent twice: the apply
+                    # stops, and its re-run reads the owners before it writes.
                     raise
                 wait = self._backoff(attempt, None)
                 log.warning("%s %s: %s; retry %d of %d in %.1fs", method, path,
