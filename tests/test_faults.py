@@ -28,8 +28,11 @@ from roe_cli.models import accounts, apply_journal, audit_runs, findings, owners
 from tests.conftest import AS_OF, ROOT, RULES
 from tests.emulators.hubspot import FAST_SETTINGS_TOML, hs_emulator  # noqa: F401
 from tests.emulators.salesforce import sf_emulator  # noqa: F401
-from tests.test_hubspot_sync import dump
-from tests.test_writeback_crm import HS_OWNER, HS_TYPES
+from tests.support.mirror import dump
+
+HS_TYPES = {"account": "companies", "contact": "contacts", "opportunity": "deals"}
+SF_TYPES = {"account": "Account", "contact": "Contact", "opportunity": "Opportunity"}
+HS_OWNER = "hubspot_owner_id"
 
 PYTHON = sys.executable
 
@@ -365,8 +368,6 @@ def test_a_hubspot_write_that_times_out_is_not_sent_again_and_the_rerun_writes_e
 @pytest.mark.parametrize("sf_emulator", [{"accounts": 40, "seed": 5}], indirect=True)
 def test_a_salesforce_write_that_times_out_is_not_sent_again_and_the_rerun_writes_each_record_once(
         sf_emulator, roe, tmp_path, engine):
-    from tests.test_writeback_crm import SF_TYPES
-
     rules = tmp_path / "rules.toml"
     rules.write_text(RULES.read_text() + "\n[salesforce]\ntimeout_seconds = 1\nbackoff_seconds = 0\n")
     assert roe("sync", "--source", "salesforce", rules=rules).exit_code == 0
