@@ -87,6 +87,11 @@ class Connector(Protocol):
         """The CRM's API usage as it last reported it, in words; None when it said nothing."""
         ...
 
+    def probe(self) -> None:
+        """Make one cheap call that proves the CRM answers and takes the credentials (for
+        ``roe doctor``); raise :class:`~roe_cli.shared.errors.CrmError` when it does not."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -122,8 +127,9 @@ class ConnectorFactory:
 
     ``settings_model`` returns the model of the source's ``rules.toml`` table, imported only when
     asked; None when the source has no table. ``connect`` imports the client only when called.
-    ``has_credentials`` tells, from the environment alone and without printing or checking
-    them, whether the source's credentials are set (never for the demo org).
+    ``has_credentials`` says whether the environment holds what ``connect`` needs to sign in
+    (never the values themselves); the demo org needs none and answers False: it is generated
+    by ``roe demo``, never synced.
     """
 
     source: Source

@@ -123,6 +123,24 @@ def new_results_path(plan_path: str | Path) -> Path:
     return path
 
 
+def results_target(plan_file: Path, results: Path | None) -> Path:
+    """Where an apply of ``plan_file`` writes its results: ``results``, or the first free
+    ``<plan>.results[-N].csv``. Never a file that exists (revert reads it), never the plan."""
+    if results is not None and results.resolve() == plan_file.resolve():
+        raise UsageError(f"--results {results} is the plan itself; the results would "
+                         "overwrite it.", "Drop --results (the default is "
+                         "<plan>.results.csv beside the plan), or give another file.")
+    if results is not None and results.exists():
+        raise UsageError(f"{results} already exists; roe never overwrites a results file "
+                         "(revert reads it).", "Drop --results (each apply then gets a new "
+                         "<plan>.results-N.csv), or give a new file name.")
+    target = results or new_results_path(plan_file)
+    if not target.parent.exists():
+        raise UsageError(f"The folder {target.parent} does not exist.",
+                         "Create it, or give --results a path in an existing folder.")
+    return target
+
+
 def apply_plan(
     engine: Engine,
     plan: Plan,
@@ -374,5 +392,5 @@ def write_results(report: ApplyReport, path: str | Path,
             plan.source, plan.hash, c.object_name, c.expected_email, c.new_email,
             names.get(c.expected) if c.expected else None, names.get(c.new),
         )])
-    atomic_write(path, buffer.getvalue().encode("utf-8-sig"))
+    atomic_write(path, buffer.getvalue().encode("utf-8-sig"), mode=0o600)  # names, e-mails
     return path

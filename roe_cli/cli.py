@@ -22,6 +22,7 @@ from .commands import render, runlog
 from .commands.audit_cmd import audit
 from .commands.db_cmd import db_app
 from .commands.demo_cmd import demo
+from .commands.doctor_cmd import doctor
 from .commands.export_cmd import export_app
 from .commands.findings_cmd import findings_command
 from .commands.nightly_cmd import nightly
@@ -126,6 +127,7 @@ app.callback()(global_options)
 app.command("audit")(audit)
 app.add_typer(db_app, name="db")
 app.command("demo")(demo)
+app.command("doctor")(doctor)
 app.add_typer(export_app, name="export")
 app.command("findings")(findings_command)
 app.command("rules")(rules)

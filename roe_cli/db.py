@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, Oper
 
 from .settings import sqlite_path
 from .shared.clock import utc_text
-from .shared.errors import ConfigError, LockedError, UsageError, redact
+from .shared.errors import ConfigError, LockedError, RoeError, UsageError, redact
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -74,12 +74,42 @@ def check_sqlite_file(path: Path, *, may_create: bool) -> None:
                          "folder writable, or work on a copy in a writable folder.")
 
 
+# How long a write waits for another program's write transaction on an SQLite mirror.
+BUSY_TIMEOUT_SECONDS = 30.0
+
+
+def sqlite_fault(path: Path | None, exc: BaseException) -> RoeError | None:
+    """The RoeError an SQLite failure means (the mirror locked by another program, the disk
+    full), or None for any other error. The failed transaction is rolled back either way, so the
+    mirror stays as the last committed one left it."""
+    message = str(exc).lower()
+    where = f"the mirror {path}" if path is not None else "the mirror"
+    if "database is locked" in message or "database table is locked" in message:
+        return LockedError(
+            f"Another program holds a write lock on {where}; roe waited "
+            f"{BUSY_TIMEOUT_SECONDS:g} s and gave up. This run's unfinished changes were rolled back.",
+            "Run the command again when that program is done (`fuser` on the file shows it); "
+            "a sqlite3 shell or a BI tool left open in a transaction is the usual cause.",
+        )
+    if "database or disk is full" in message or "disk i/o error" in message:
+        cause = "the disk is full" if "full" in message else "a disk I/O error (the disk is full or failing)"
+        return ConfigError(
+            f"Could not write {where}: {cause}. The unfinished transaction was rolled back; the "
+            "mirror holds what the last finished step wrote.",
+            "Free some space next to the mirror (`df -h`), then run the command again: it "
+            "carries on from there.",
+        )
+    return None
+
+
 def create(url: str, *, may_create: bool = True) -> Engine:
     """An engine for ``url``, with SQLite tuned for one writer and bulk loads. A missing SQLite
-    file is refused unless ``may_create`` (see :func:`check_sqlite_file`)."""
+    file is refused unless ``may_create`` (see :func:`check_sqlite_file`); a new one is created
+    readable by its owner only."""
     path = sqlite_path(url)
     if path is not None:
         check_sqlite_file(path, may_create=may_create)
+        create_private(path)
     try:
         engine = create_engine(url, future=True)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
@@ -98,17 +128,34 @@ def create(url: str, *, may_create: bool = True) -> Engine:
         ) from None
     if engine.dialect.name == "sqlite":
 
+        @event.listens_for(engine, "handle_error")
+        def _sqlite_faults(context: Any) -> None:
+            fault = sqlite_fault(path, context.original_exception)
+            if fault is not None:
+                raise fault from None
+
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - exercised by every test
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache
             cur.close()
 
     return engine
+
+
+def create_private(path: Path) -> None:
+    """Create ``path`` empty and readable by its owner only (0600), unless it exists.
+
+    The mirror holds names, e-mails and deal amounts. SQLite gives its ``-wal`` and ``-shm``
+    files the mode of the main file, so creating the main file 0600 before SQLite opens it keeps
+    all three private. An existing file keeps its mode (``roe doctor`` warns about a wider one).
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 @dataclass
@@ -246,6 +293,33 @@ def describe_lock_holder(text: str) -> str:
     return who + (f" ({', '.join(parts)})" if parts else "")
 
 
+def lock_holder(engine: Engine) -> str | None:
+    """Who holds the mirror's run lock, in words; None when it is free. Takes nothing and
+    creates nothing (no lock file appears where there was none)."""
+    path = sqlite_path(str(engine.url))
+    if path is not None:
+        import fcntl
+
+        lock_path = path.with_name(path.name + ".lock")
+        try:
+            fd = os.open(lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return None
+        with os.fdopen(fd) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return describe_lock_holder(handle.read())
+            return None
+    if engine.dialect.name == "postgresql":
+        key = 0x726F65  # as run_lock
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                return "another roe run (PostgreSQL advisory lock held)"
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    return None
+
+
 @contextlib.contextmanager
 def run_lock(engine: Engine, command: str) -> Iterator[None]:
     """Hold the mirror's run lock for ``command``, so two roe runs never write one mirror at once.
@@ -258,7 +332,9 @@ def run_lock(engine: Engine, command: str) -> Iterator[None]:
         import fcntl
 
         lock_path = path.with_name(path.name + ".lock")
-        handle = open(lock_path, "a+")  # noqa: SIM115 - held for the whole block
+        # 0600 like the mirror: it names the host and the command that holds it
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        handle = os.fdopen(fd, "a+")  # held for the whole block
         try:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

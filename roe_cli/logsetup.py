@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .shared.clock import utc_text
 from .shared.errors import UsageError, redact
@@ -104,3 +105,23 @@ def nightly_log(path: Path, fmt: str) -> Iterator[None]:
         if added:
             root.removeHandler(handler)
             handler.close()
+
+
+def area_log(area: str) -> logging.Logger:
+    """The logger of one part of roe's work (``roe.sync``, ``roe.apply``...)."""
+    return logging.getLogger(f"roe.{area}")
+
+
+def os_user() -> str:
+    """Who runs roe, as the operating system knows them (for approve and apply log lines)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name is fine
+        return "unknown"
+
+
+def counts_text(counts: Any) -> str:
+    """``applied=3 drifted=1`` from a mapping of counts."""
+    return " ".join(f"{k}={v}" for k, v in counts.items()) or "none"

@@ -16,8 +16,6 @@ and nothing more. Invariants:
 from __future__ import annotations
 
 import contextlib
-import getpass
-import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -25,6 +23,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .logsetup import area_log, counts_text, os_user
 from .settings import database_url, rules_path
 from .shared.errors import UsageError
 from .shared.vocab import Source
@@ -35,28 +34,13 @@ if TYPE_CHECKING:
     from .apply import ApplyReport
     from .audit import AuditResult
     from .db import SchemaStatus
+    from .doctor import Check
     from .export import ExportResult
     from .findings import FindingFilter
     from .nightly import NightlyReport
     from .plans import Approval, BuildResult, Plan
     from .rulesfile import RulesConfig
     from .sync import SyncReport
-
-def _log(area: str) -> logging.Logger:
-    return logging.getLogger(f"roe.{area}")
-
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name is fine
-        return "unknown"
-
-
-def _counts(counts: Any) -> str:
-    """``applied=3 drifted=1`` from a mapping of counts."""
-    return " ".join(f"{k}={v}" for k, v in counts.items()) or "none"
-
 
 Advance = Callable[[int], None]
 # ``progress(description, total)`` is a context manager yielding ``advance(n)``.
@@ -74,7 +58,7 @@ def no_progress(description: str, total: int | None) -> Iterator[Advance]:
 
 
 def _logged_export(what: str, result: ExportResult) -> ExportResult:
-    _log("export").info("export %s: %d row(s) to %s (%s)", what, result.rows, result.path,
+    area_log("export").info("export %s: %d row(s) to %s (%s)", what, result.rows, result.path,
                         result.format)
     return result
 
@@ -216,6 +200,12 @@ class Workspace:
         before = db.status(engine)
         return self.display_url(engine), before, db.upgrade(engine)
 
+    def doctor(self) -> list[Check]:
+        """Every `roe doctor` check; creates, migrates and locks nothing."""
+        from .doctor import run_doctor
+
+        return run_doctor(self)
+
     # -- the runs ------------------------------------------------------------------------------
 
     def sync(self, source: str, *, full: bool = False, allow_mass_delete: bool = False,
@@ -242,7 +232,7 @@ class Workspace:
                                       max_delete_share=share, allow_mass_delete=allow_mass_delete)
             finally:  # kept when the sync fails too: `roe nightly` logs the calls it cost
                 self.last_api_calls = connector.api_calls()
-        log = _log("sync")
+        log = area_log("sync")
         for obj in report.objects.values():
             log.info("sync %s %s: read=%d inserted=%d updated=%d deleted=%d owner_changes=%d",
                      source, obj.object_type, obj.read, obj.inserted, obj.updated, obj.deleted,
@@ -274,7 +264,7 @@ class Workspace:
                 store = latest is None or as_of >= latest
             result = run_audit(engine, config, as_of, list(codes) if codes is not None else None,
                                store=store)
-        log = _log("audit")
+        log = area_log("audit")
         for code, r in result.rules.items():
             log.info("audit rule %s (%s): open=%d waived=%d new=%d reopened=%d resolved=%d "
                      "in %.2fs", code, r.severity, r.open, r.waived, r.new, r.reopened,
@@ -283,7 +273,7 @@ class Workspace:
         log.info("audit run %s as of %s done in %.2fs%s: open=%d (%s) waived=%d new=%d "
                  "reopened=%d resolved=%d", result.run_id, result.as_of.isoformat(),
                  result.seconds, "" if result.stored else " (not stored)", summary["open"],
-                 _counts(summary["open_by_severity"]), summary["waived"], summary["new"],
+                 counts_text(summary["open_by_severity"]), summary["waived"], summary["new"],
                  summary["reopened"], summary["resolved"])
         return result
 
@@ -310,8 +300,8 @@ class Workspace:
         engine = self.open(create=True)
         with self.lock("demo"), progress("Generating the demo org", accounts) as advance:
             counts = load_demo_org(engine, accounts, seed, as_of, on_chunk=advance)
-        _log("demo").info("demo org (%d accounts, seed %d) written in %.2fs: %s", accounts, seed,
-                          time.monotonic() - started, _counts(counts))
+        area_log("demo").info("demo org (%d accounts, seed %d) written in %.2fs: %s", accounts, seed,
+                          time.monotonic() - started, counts_text(counts))
         return counts
 
     def waive(self, finding_id: int, reason: str, by: str, until: date | None) -> dict[str, Any]:
@@ -321,7 +311,7 @@ class Workspace:
         engine = self.engine
         with self.lock("waive"):
             waiver = waive(engine, finding_id, reason, by, until)
-        _log("waive").info("finding %d waived by %s until %s: %s", finding_id, by,
+        area_log("waive").info("finding %d waived by %s until %s: %s", finding_id, by,
                            until or "no end", reason)
         return waiver
 
@@ -368,7 +358,7 @@ class Workspace:
             if limit and len(shown) >= limit:
                 break
             shown.append(item)
-        _log("findings").info("findings of run %d: %d match, %d shown", run_id, total, len(shown))
+        area_log("findings").info("findings of run %d: %d match, %d shown", run_id, total, len(shown))
         return run_id, shown, total
 
     def export_findings(self, flt: FindingFilter, output: Path, kind: str, *,
@@ -418,7 +408,7 @@ class Workspace:
         plan = approve_plan(self.engine, plan, by, note, self_approve=self_approve)
         save_plan(plan, plan_file)
         approval = plan.approval
-        _log("approve").info(
+        area_log("approve").info(
             "plan %s (%s, %s, %d change(s), built by %s) approved by %s at %s%s%s",
             plan.hash, plan_file, plan.source, len(plan.changes), plan.created_by or "unknown", by,
             approval.at if approval else "?", f"; note: {note}" if note else "",
@@ -430,24 +420,9 @@ class Workspace:
     def save_plan(self, plan: Plan, output: str | Path, *, force: bool = False) -> Path:
         """Save a built plan to ``output``. An existing file is refused unless ``force``, and a
         plan that was approved or applied is never replaced (its approval and journal name it)."""
-        from .plans import load_plan, save_plan
-        from .shared.errors import RoeError
+        from .plans import save_new_plan
 
-        path = Path(output)
-        if path.exists():
-            try:
-                old: Plan | None = load_plan(path)
-            except RoeError:
-                old = None
-            if old is not None and (old.approval is not None or self._plan_recorded(old.hash)):
-                raise UsageError(f"{path} is a plan that was approved or applied; roe never "
-                                 "replaces it (revert and audit trails name it).",
-                                 "Save the new plan under another name (-o NEW.json).")
-            if not force:
-                raise UsageError(f"{path} already exists.",
-                                 "Save the plan under another name, or pass --force to replace "
-                                 "that file.")
-        return save_plan(plan, path)
+        return save_new_plan(plan, Path(output), force=force, recorded=self._plan_recorded)
 
     def _plan_recorded(self, plan_hash: str) -> bool:
         """True when the mirror holds an approval or an apply of ``plan_hash``."""
@@ -463,31 +438,20 @@ class Workspace:
         The results never overwrite a file: by default the first free name of
         ``<plan>.results.csv``, ``<plan>.results-2.csv``...; an existing ``--results`` file, or
         the plan itself, is refused before anything is sent."""
-        from .apply import apply_plan, new_results_path, write_results
+        from .apply import apply_plan, results_target, write_results
         from .plans import load_plan, owner_names, verify_approval
 
-        if results is not None and results.resolve() == plan_file.resolve():
-            raise UsageError(f"--results {results} is the plan itself; the results would "
-                             "overwrite it.", "Drop --results (the default is "
-                             "<plan>.results.csv beside the plan), or give another file.")
-        if results is not None and results.exists():
-            raise UsageError(f"{results} already exists; roe never overwrites a results file "
-                             "(revert reads it).", "Drop --results (each apply then gets a new "
-                             "<plan>.results-N.csv), or give a new file name.")
+        results_path = results_target(plan_file, results)
         plan = load_plan(plan_file)
         engine = self.engine
         verify_approval(engine, plan)  # before anything talks to the CRM
-        results_path = results or new_results_path(plan_file)
-        if not results_path.parent.exists():
-            raise UsageError(f"The folder {results_path.parent} does not exist.",
-                             "Create it, or give --results a path in an existing folder.")
-        log = _log("apply")
+        log = area_log("apply")
         started = time.monotonic()
         approval = plan.approval
         log.info("apply of plan %s (%s, %s, %d change(s), approved by %s at %s) started by %s",
                  plan.hash, plan_file, plan.source, len(plan.changes),
                  approval.by if approval else "nobody", approval.at if approval else "-",
-                 _os_user())
+                 os_user())
         with self.connector(plan.source) as connector:
             with self.lock(f"apply {plan_file.name}"), \
                     progress(f"Applying {len(plan.changes):,} changes", len(plan.changes)) \
@@ -498,7 +462,7 @@ class Workspace:
         write_results(report, results_path, names)
         log.info("apply of plan %s done in %.2fs: %s; sent=%d settled_earlier=%d "
                  "read_calls=%d write_calls=%d; results in %s%s", plan.hash,
-                 time.monotonic() - started, _counts(report.counts()), report.sent,
+                 time.monotonic() - started, counts_text(report.counts()), report.sent,
                  report.earlier, report.read_calls, report.write_calls, results_path,
                  f"; stopped by a CRM error: {report.crm_error.what}" if report.crm_error else "")
         return report, results_path
@@ -516,10 +480,10 @@ class Workspace:
         if kind == "revert":
             extra = (f" reverting the apply of plan(s) {', '.join(plan.origin.get('plans', []))}"
                      f" from {plan.origin.get('results')}")
-        _log("revert" if kind == "revert" else "plan").info(
+        area_log("revert" if kind == "revert" else "plan").info(
             "%s plan %s built by %s at %s%s in %.2fs: %d change(s) (%s), %d unchanged, "
             "%d left out", kind, plan.hash, plan.created_by or "unknown", plan.created_at, extra,
             time.monotonic() - started, len(plan.changes),
-            _counts(Counter(c.object_type for c in plan.changes)), result.unchanged,
+            counts_text(Counter(c.object_type for c in plan.changes)), result.unchanged,
             len(result.skipped))
         return result

@@ -74,7 +74,7 @@ def _imports(path):
     return names
 
 
-COMMANDS = sorted((ROOT / "roe_cli" / "commands").glob("*.py"))
+COMMANDS = sorted((ROOT / "roe_cli" / "commands").rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: p.name)

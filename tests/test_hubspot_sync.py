@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from roe_cli.db import open_database
 from roe_cli.models import (
-    CRM_TABLES,
     accounts,
     contacts,
     opportunities,
@@ -29,6 +28,7 @@ from roe_cli.models import (
 )
 from tests.conftest import AS_OF, RULES
 from tests.emulators.hubspot import FAST_SETTINGS_TOML, hs_emulator, iso  # noqa: F401
+from tests.support.mirror import dump
 
 ENGAGEMENTS = ("calls", "meetings", "emails", "tasks", "notes")
 ALL_TYPES = ("companies", "contacts", "deals", *ENGAGEMENTS)
@@ -63,18 +63,6 @@ def report_table(output: str) -> dict[str, list[int]]:
         if len(cells) == 6 and cells[1].replace(",", "").isdigit():
             rows[cells[0]] = [int(c.replace(",", "")) for c in cells[1:]]
     return rows
-
-
-def dump(url: str) -> dict[str, list[tuple]]:
-    """Every CRM row of the mirror (and the owner history), sorted, for comparing two mirrors."""
-    engine = open_database(url)
-    out = {}
-    with engine.connect() as conn:
-        for name, table in [*CRM_TABLES.items(), ("ownership_change", ownership_changes)]:
-            cols = [c for c in table.c if c.name != "id" or name != "ownership_change"]
-            out[name] = sorted(tuple(map(str, row)) for row in conn.execute(select(*cols)))
-    engine.dispose()
-    return out
 
 
 # ---- the audit ------------------------------------------------------------------------------------

@@ -101,41 +101,6 @@ def test_the_shared_module_imports_neither_core_nor_connectors(graph: grimp.Impo
     assert illegal == set()
 
 
-def test_commands_import_neither_sqlalchemy_nor_the_models_nor_the_entry_point(
-    graph: grimp.ImportGraph,
-) -> None:
-    illegal = {
-        (imp["importer"], imp["imported"])
-        for pattern in ("roe_cli.commands.** -> sqlalchemy", "roe_cli.commands.** -> sqlalchemy.**",
-                        "roe_cli.commands.** -> roe_cli.models", "roe_cli.commands.** -> roe_cli.cli")
-        for imp in graph.find_matching_direct_imports(import_expression=pattern)
-    }
-    assert illegal == set()
-
-
-def test_only_the_cli_layer_imports_typer_and_rich(graph: grimp.ImportGraph) -> None:
-    illegal = {
-        (imp["importer"], imp["imported"])
-        for lib in ("typer", "rich")
-        for pattern in (f"roe_cli.** -> {lib}", f"roe_cli.** -> {lib}.**",
-                        f"connectors.** -> {lib}", f"connectors.** -> {lib}.**")
-        for imp in graph.find_matching_direct_imports(import_expression=pattern)
-        if not (imp["importer"] == "roe_cli.cli" or imp["importer"].startswith("roe_cli.commands"))
-    }
-    assert illegal == set()
-
-
-def test_command_modules_do_not_import_each_other(graph: grimp.ImportGraph) -> None:
-    shared = {"roe_cli.commands.options", "roe_cli.commands.render", "roe_cli.commands"}
-    illegal = {
-        (imp["importer"], imp["imported"])
-        for imp in graph.find_matching_direct_imports(
-            import_expression="roe_cli.commands.* -> roe_cli.commands.*")
-        if imp["imported"] not in shared
-    }
-    assert illegal == set()
-
-
 def test_test_modules_import_helpers_only_from_support_or_conftest() -> None:
     offenders = []
     for path in (ROOT / "tests").glob("test_*.py"):

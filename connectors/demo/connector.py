@@ -49,5 +49,8 @@ class DemoConnector:
     def api_usage_text(self) -> str | None:
         return None  # the mirror has no quota
 
+    def probe(self) -> None:
+        pass  # the demo org lives in the mirror: nothing to reach
+
     def close(self) -> None:
         pass

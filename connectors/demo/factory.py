@@ -26,10 +26,15 @@ def connect(
     return DemoConnector(mirror)
 
 
+def has_credentials() -> bool:
+    """Never: the demo org is generated into the mirror by `roe demo`, not synced."""
+    return False
+
+
 FACTORY = ConnectorFactory(
     source=Source.DEMO,
     write_batch_size=WRITE_BATCH_SIZE,
     settings_model=None,
     connect=connect,
-    has_credentials=lambda: False,  # the demo org comes from `roe demo`, never from a sync
+    has_credentials=has_credentials,
 )

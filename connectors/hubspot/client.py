@@ -154,11 +154,12 @@ class HubSpotClient:
         return self._call(
             f"POST /crm/v3/objects/{hs_type}/batch/update",
             lambda **kw: self._batch_api.update(hs_type, {"inputs": inputs}, **kw),
+            write=True,
         )
 
-    def owners(self, archived: bool, after: str | None = None) -> dict:
+    def owners(self, archived: bool, after: str | None = None, limit: int = 100) -> dict:
         """``GET /crm/v3/owners/``: active owners, or (``archived``) only the archived ones."""
-        kwargs: dict = {"limit": 100, "archived": archived}
+        kwargs: dict = {"limit": limit, "archived": archived}
         if after:
             kwargs["after"] = after
         return self._call(
@@ -182,12 +183,17 @@ class HubSpotClient:
                 pass
 
     # ---- the machinery ---------------------------------------------------------------------
-    def _call(self, what: str, invoke: Callable[..., Any], search: bool = False) -> tuple[int, dict]:
+    def _call(self, what: str, invoke: Callable[..., Any], search: bool = False,
+              write: bool = False) -> tuple[int, dict]:
+        """One call, retried on network errors, 429 and 5xx. A ``write`` that reached HubSpot
+        but got no whole answer (a timeout, a connection dropped mid-answer) is not sent again:
+        HubSpot may have carried it out, and a re-run of the apply checks before it writes."""
         s = self.settings
         attempt = 0
         while True:
             self.pacer.acquire(search=search)
             self.calls += 1
+            raw: bytes | None = None  # the answer's body, once read whole
             try:
                 resp = invoke(_request_timeout=self._timeout, _preload_content=False)
             except Exception as exc:  # noqa: BLE001 - sorted by status below
@@ -204,13 +210,21 @@ class HubSpotClient:
                     self._check_reachable(what, exc, attempt)
                 else:
                     self.answered = True
+                if write and not status and _maybe_sent(exc):
+                    raise self._unconfirmed(what, exc) from None
                 wait, reason = self._verdict(what, exc, status or 0, attempt)
             else:
                 self.answered = True
                 try:
                     raw = resp.data
+                except (urllib3.exceptions.HTTPError, OSError) as exc:  # cut short mid-answer
+                    if write:
+                        raise self._unconfirmed(what, exc) from None
+                    wait, _ = self._verdict(what, exc, 0, attempt)
+                    reason = f"an answer cut short ({type(exc).__name__})"
                 finally:
                     resp.release_conn()
+            if raw is not None:
                 self._note_time(resp.headers)
                 self._note_limits(resp.headers)
                 try:
@@ -243,6 +257,15 @@ class HubSpotClient:
             f"Cannot reach HubSpot at {self.host} ({refused}) for {what}.",
             "Check HUBSPOT_BASE_URL (unset means https://api.hubapi.com), the network, a proxy "
             "or firewall between roe and HubSpot, then run again.",
+        )
+
+    @staticmethod
+    def _unconfirmed(what: str, exc: BaseException) -> CrmError:
+        return CrmError(
+            f"HubSpot did not confirm {what} ({type(exc).__name__}): it may have carried out some "
+            "or all of it, so roe did not send it again.",
+            "Run the same `roe apply` again: it reads the owners in HubSpot first and sends only "
+            "what is not there yet.",
         )
 
     def _verdict(self, what: str, exc: Exception, status: int, attempt: int) -> tuple[float, str]:
@@ -299,6 +322,13 @@ class HubSpotClient:
         self.server_time = when
         if self.first_server_time is None:
             self.first_server_time = when
+
+
+def _maybe_sent(exc: BaseException) -> bool:
+    """Whether the request may have reached HubSpot: anything but a failure to connect."""
+    reason = getattr(exc, "reason", None) or exc
+    return not isinstance(reason, urllib3.exceptions.NewConnectionError
+                          | urllib3.exceptions.ConnectTimeoutError | ConnectionRefusedError)
 
 
 def _tls_failure(exc: BaseException) -> bool:

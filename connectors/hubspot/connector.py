@@ -86,6 +86,10 @@ class HubSpotConnector:
             return None
         return f"{c.daily_limit - c.daily_remaining:,} of {c.daily_limit:,} calls today"
 
+    def probe(self) -> None:
+        """One owners page of one owner: proves the token works and reads the daily allowance."""
+        self.client.owners(archived=False, limit=1)
+
     def pull(self, object_type: str, since: datetime | None, full: bool) -> Iterator[Page]:
         if full:
             since = None

@@ -108,6 +108,17 @@ def _instance_url(value: str) -> str:
 
 
 # ---- the HTTP session ------------------------------------------------------------------------
+_WRITES = frozenset({"PATCH", "PUT", "DELETE"})  # sObject Collections, Bulk ingest uploads
+
+
+def _maybe_sent(exc: BaseException) -> bool:
+    """Whether a failed request may have reached Salesforce: anything but a failure to connect."""
+    return not isinstance(exc, requests.exceptions.ConnectTimeout) and not (
+        isinstance(exc, requests.exceptions.ConnectionError)
+        and not isinstance(exc, requests.exceptions.ReadTimeout)
+        and "NewConnectionError" in repr(exc))
+
+
 class GuardedSession(requests.Session):
     """A requests session with a timeout on every call, retries, a call count and a quota guard."""
 
@@ -136,8 +147,13 @@ class GuardedSession(requests.Session):
                 response = super().request(method, url, *args, **kwargs)
             except requests.exceptions.SSLError:
                 raise  # a certificate problem does not go away by asking again
-            except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
-                if attempt > self.settings.retries:
+            # ChunkedEncodingError: the answer was cut short (a dropped connection mid-body)
+            except (requests.exceptions.Timeout, requests.exceptions.ConnectionError,
+                    requests.exceptions.ChunkedEncodingError) as exc:
+                if attempt > self.settings.retries or (
+                        method.upper() in _WRITES and _maybe_sent(exc)):
+                    # A write that may have reached Salesforce is never sent twice: the apply
+                    # stops, and its re-run reads the owners before it writes.
                     raise
                 # nothing listening, or no such host, before Salesforce ever answered: asking
                 # again with waits cannot help; once it has answered, a refusal may be a blip
@@ -309,6 +325,13 @@ def crm_error(exc: BaseException, action: str, session: GuardedSession | None = 
             "Check SALESFORCE_INSTANCE_URL (or SALESFORCE_DOMAIN), the network, a proxy or "
             "firewall between roe and Salesforce, then run again.",
         )
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return CrmError(
+            f"Salesforce's answers were cut short while {action}{tries} (the connection dropped "
+            "in the middle of an answer).",
+            "Run again: the next run resumes where this one stopped. If it keeps happening, check "
+            "the network or proxy between roe and Salesforce.",
+        )
     if isinstance(exc, requests.exceptions.ConnectionError):
         return CrmError(
             f"Could not reach Salesforce while {action}{tries}: {exc}.",
@@ -448,6 +471,18 @@ class SalesforceClient:
                     "unprocessed": _csv_rows(handler.get_unprocessed_records(job_id)),
                 })
         return results
+
+    def limits(self) -> dict:
+        """``GET limits/``: the org's limits (the daily API requests among them), one call."""
+        sf = self.sf
+        with translate_errors("reading the org's limits", self.session):
+            answer = sf.limits()
+        if "DailyApiRequests" in (answer or {}):
+            daily = answer["DailyApiRequests"]
+            with contextlib.suppress(KeyError, TypeError, ValueError):
+                limit, remaining = int(daily["Max"]), int(daily["Remaining"])
+                self.session.usage = (limit - remaining, limit)
+        return answer
 
     def close(self) -> None:
         self.session.close()

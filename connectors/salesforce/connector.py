@@ -260,6 +260,10 @@ class SalesforceConnector:
             results[index] = WriteResult(object_type, object_id, error is None, error)
 
     # ---- bookkeeping -----------------------------------------------------------------------
+    def probe(self) -> None:
+        """Sign in and read the org's limits resource: one cheap call that also reports usage."""
+        self.client.limits()
+
     def api_calls(self) -> int:
         """HTTP calls made so far, retries included."""
         return self.client.calls

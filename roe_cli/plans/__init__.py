@@ -25,7 +25,7 @@ from .model import (
     Plan,
     canonical_hash,
 )
-from .planfile import load_plan, plan_text, save_plan
+from .planfile import load_plan, plan_text, save_new_plan, save_plan
 from .revert import build_revert
 from .transfer import build_transfer
 
@@ -34,5 +34,5 @@ __all__ = [
     "Approval", "BuildResult", "Change", "Plan", "PlanInputError", "approve_plan",
     "build_from_csv", "build_from_findings", "build_revert", "build_transfer", "canonical_hash",
     "check_against_mirror", "load_plan", "normalize_id", "owner_names", "plan_recorded",
-    "plan_text", "read_csv_rows", "save_plan", "verify_approval",
+    "plan_text", "read_csv_rows", "save_new_plan", "save_plan", "verify_approval",
 ]

@@ -9,12 +9,13 @@ refused. The approval is *not* checked here; see :func:`roe_cli.plans.approval.v
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from ..shared.errors import ConfigError, UsageError
+from ..shared.errors import ConfigError, RoeError, UsageError
 from ..shared.files import atomic_write
 from .model import PLAN_VERSION, Approval, Change, Plan, canonical_hash
 
@@ -34,8 +35,29 @@ def save_plan(plan: Plan, path: str | Path) -> Path:
     if not path.parent.exists():
         raise UsageError(f"The folder {path.parent} does not exist.",
                          "Create it, or give -o a path in an existing folder.")
-    atomic_write(path, plan_text(plan).encode("utf-8"))
+    atomic_write(path, plan_text(plan).encode("utf-8"), mode=0o600)  # names, e-mails, amounts
     return path
+
+
+def save_new_plan(plan: Plan, path: Path, *, force: bool,
+                  recorded: Callable[[str], bool]) -> Path:
+    """Save a built plan to ``path``: an existing file only with ``force``, and never a plan that
+    was approved or applied (``recorded(hash)`` asks the mirror; its approval and journal name
+    it)."""
+    if path.exists():
+        try:
+            old: Plan | None = load_plan(path)
+        except RoeError:
+            old = None
+        if old is not None and (old.approval is not None or recorded(old.hash)):
+            raise UsageError(f"{path} is a plan that was approved or applied; roe never "
+                             "replaces it (revert and audit trails name it).",
+                             "Save the new plan under another name (-o NEW.json).")
+        if not force:
+            raise UsageError(f"{path} already exists.",
+                             "Save the plan under another name, or pass --force to replace "
+                             "that file.")
+    return save_plan(plan, path)
 
 
 def load_plan(path: str | Path) -> Plan:

@@ -14,7 +14,7 @@ Endpoints: ``GET /crm/v3/owners/``, ``GET /crm/v3/objects/{type}`` (list, archiv
 
 Tests change the org behind roe's back (``update``, ``set_owner``, ``archive``, ``add``; each
 bumps the last-modified date), inject faults (``refuse_every(3)``, ``fail_next(2, 500)``,
-``delay_next``), and read the request log (``requests``, ``writes()``) to count calls.
+``delay_next``, ``truncate_next``), and read the request log (``requests``, ``writes()``) to count calls.
 
 Use it through the ``hs_emulator`` fixture::
 
@@ -131,6 +131,7 @@ class Fault:
     delay: float = 0.0  # seconds to wait before answering (status 0: then answer normally)
     path: str | None = None  # only requests whose path contains this
     seen: int = 0
+    truncate: bool = False  # answer normally, but send half the body and close the connection
 
 
 @dataclass
@@ -239,6 +240,11 @@ class HubSpotEmulator:
 
     def delay_next(self, count: int, seconds: float, path: str | None = None) -> None:
         self.faults.append(Fault(0, count=count, delay=seconds, path=path))
+
+    def truncate_next(self, count: int, path: str | None = None) -> None:
+        """Cut the next ``count`` answers short: the full Content-Length, half the body, then the
+        connection closes (a proxy or a network that dropped mid-answer)."""
+        self.faults.append(Fault(0, count=count, path=path, truncate=True))
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -831,9 +837,10 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # noqa: BLE001 - a bug in the emulator: say so, as a 500
             status, payload, headers = 500, {"status": "error", "message": repr(exc)}, {}
         request.status = status
-        self._send(status, payload, headers)
+        self._send(status, payload, headers, truncate=fault is not None and fault.truncate)
 
-    def _send(self, status: int, payload: dict, headers: dict | None = None) -> None:
+    def _send(self, status: int, payload: dict, headers: dict | None = None,
+              truncate: bool = False) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=utf-8")
@@ -846,6 +853,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         try:
+            if truncate:
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
             self.close_connection = True

@@ -57,6 +57,7 @@ import pytest
 
 TOKEN = "00D000000000001EAA!AQ0AQEmulatorAccessTokenNotARealOne.xyz"
 API_LIMIT = 15_000  # a Developer Edition's daily requests
+TRUNCATE_HEADER = "X-Emulator-Truncate"  # internal: the handler cuts this answer short
 
 # ---- the schema ------------------------------------------------------------------------------
 # Field types: id, string, boolean, int, double, date, datetime, any (history values).
@@ -799,6 +800,7 @@ class _Fault:
     times: int
     delay: float
     headers: dict
+    truncate: bool = False
 
 
 @dataclass
@@ -873,13 +875,16 @@ class SalesforceEmulator:
     # -- for tests
     def fail(self, *, status: int = 500, method: str | None = None, path: str | None = None,
              soql: str | None = None, body=None, times: int = 1, delay: float = 0.0,
-             headers: dict | None = None) -> None:
+             headers: dict | None = None, truncate: bool = False) -> None:
         """Make the next ``times`` matching requests fail with ``status`` (after ``delay`` seconds).
 
         ``path`` and ``soql`` match substrings (SOQL also of a query's next pages and bulk job).
-        With ``status=0`` the request is only delayed, then served normally (for timeouts).
+        With ``status=0`` the request is only delayed, then served normally (for timeouts); with
+        ``truncate`` too, the answer is cut short: its full Content-Length, half its body, then
+        the connection closes.
         """
-        self._faults.append(_Fault(method, path, soql, status, body, times, delay, headers or {}))
+        self._faults.append(_Fault(method, path, soql, status, body, times, delay, headers or {},
+                                   truncate))
 
     def clear_log(self) -> None:
         with self._lock:
@@ -916,6 +921,8 @@ class SalesforceEmulator:
                 return fault.status, {"Content-Type": "application/json", **self._limit_header(), **fault.headers}, data
         status, out_headers, data = self._route(method, parts.path, params, headers, body, entry)
         entry.status = status
+        if fault is not None and fault.truncate:
+            out_headers = {**out_headers, TRUNCATE_HEADER: "1"}
         return status, out_headers, data
 
     def _attribute(self, entry: LoggedRequest) -> None:
@@ -1245,11 +1252,17 @@ class _Handler(BaseHTTPRequestHandler):
             data = json.dumps([{"errorCode": "UNKNOWN_EXCEPTION", "message": f"emulator: {exc!r}"}]).encode()
         try:
             self.send_response(status)
+            truncate = headers.pop(TRUNCATE_HEADER, None) is not None
             for name, value in headers.items():
                 if name.lower() != "content-length":
                     self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
+            if truncate:  # a connection dropped mid-answer
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
             if data and self.command != "HEAD":
                 self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
