@@ -105,7 +105,8 @@ def test_full_sync_mirrors_the_org_exactly_as_the_demo_loader_does(sf_emulator, 
     minimum = minimum_calls(org)
     assert dict(sf_emulator.calls_by_sobject()) == minimum
     assert report.api_calls == sum(minimum.values())
-    assert sf.api_usage_text() == f"{org.api_used:,} of 15,000 requests in the last 24 hours (0%)"
+    share = f"{org.api_used / 15_000:.1%}"
+    assert sf.api_usage_text() == f"{org.api_used:,} of 15,000 requests in the last 24 hours ({share})"
 
 
 def test_an_unchanged_org_costs_one_call_per_sobject(sf_emulator, engine):

@@ -165,7 +165,7 @@ def test_the_quota_guard_refuses_to_send_once_usage_passes_the_limit():
         pull_owners(sf)
     assert len(responses.calls) == 1  # the second page was never asked for
     assert err.value.exit_code == 3 and "951 of its 1,000" in err.value.what
-    assert sf.api_usage_text() == "951 of 1,000 requests in the last 24 hours (95%)"
+    assert sf.api_usage_text() == "951 of 1,000 requests in the last 24 hours (95.1%)"
 
 
 def test_a_failed_collection_call_keeps_the_results_of_the_calls_before_it():

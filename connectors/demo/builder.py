@@ -53,6 +53,7 @@ from .scenarios import (
     finish_cluster,
     plant,
     plant_account,
+    split_member_pool,
 )
 
 DAY = timedelta(days=1)
@@ -184,11 +185,7 @@ class _Builder:
             assert leader is not None  # a member scenario always follows its leader
             owner = BY_FIRST[leader["_owner_first"]]
         elif leader is not None and scenario == "own003-split-member":
-            taken = tuple(a["owner_id"] for a in cluster)
-            pool = [p for role in roles for p in members(team, role) if p.id not in taken]
-            if not pool:  # one person of that role in the team: make this one an AE's deal
-                stage, roles = "Opportunity", ("AE",)
-                pool = [p for p in members(team, "AE") if p.id not in taken]
+            stage, roles, pool = split_member_pool(team, stage, tuple(a["owner_id"] for a in cluster))
             owner = rng.choice(pool)
         else:
             owner = self.person(team, roles)

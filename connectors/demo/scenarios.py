@@ -12,7 +12,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .roster import PEOPLE, Person
+from .orgdata import STAGE_OWNER_ROLES
+from .roster import PEOPLE, Person, members
 
 Row = dict[str, Any]
 
@@ -60,6 +61,27 @@ def draw_scenario(rng: random.Random) -> str:
             return name
         r -= p
     return "normal"
+
+
+def split_member_pool(team: str, stage: str, taken: tuple[str, ...]) -> tuple[str, tuple[str, ...], list[Person]]:
+    """Who may own a further account of a split OWN003 cluster, and at which stage.
+
+    ``taken`` holds the owners of the cluster so far, its leader's first. Preferred: someone of
+    the stage's roles who owns none of them; else the account becomes an AE's deal owned by an AE
+    who owns none of them. A cluster of three in a team with two AEs (Rest of World) can have
+    taken both, so last comes any AE but the leader's owner: the domain is still split, and
+    ``finish_cluster`` plants whatever owners it ends up with. Never empty: every team has two
+    active AEs (``tests/test_demo_pools.py`` checks every team, stage and ``taken``).
+    """
+    roles = STAGE_OWNER_ROLES[stage]
+    pool = [p for role in roles for p in members(team, role) if p.id not in taken]
+    if pool:
+        return stage, roles, pool
+    stage, roles = "Opportunity", ("AE",)
+    pool = [p for p in members(team, "AE") if p.id not in taken]
+    if not pool:
+        pool = [p for p in members(team, "AE") if p.id != taken[0]]
+    return stage, roles, pool
 
 
 def plant(planted: list[Row], rule: str, object_type: str, object_id: str, scenario: str,

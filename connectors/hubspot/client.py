@@ -26,6 +26,7 @@ from typing import Any
 
 import urllib3
 
+from roe_cli.shared.crmtext import summarize_body
 from roe_cli.shared.errors import CrmError, redact, register_secret
 from roe_cli.shared.net import unreachable
 
@@ -52,18 +53,32 @@ class HubSpotApiError(CrmError):
 
 
 def error_message(body: Any) -> str:
-    """HubSpot's own words from an error body, short."""
+    """HubSpot's own words from an error body, short; an HTML page (maintenance, a proxy) by
+    its title."""
     if isinstance(body, bytes):
         body = body.decode("utf-8", "replace")
     if isinstance(body, str):
         try:
             body = json.loads(body)
         except ValueError:
-            return redact(body.strip()[:300])
+            return redact(summarize_body(body))
     if isinstance(body, dict):
         message = body.get("message") or body.get("category") or json.dumps(body)[:300]
         return redact(str(message)[:300])
     return ""
+
+
+def give_up_hint(status: int) -> str:
+    """What to do when retries did not help, by the last answer's status (0: no answer)."""
+    if status == 429:
+        return ("HubSpot kept rate-limiting roe: lower requests_per_10s (or searches_per_second) in "
+                "the [hubspot] table of rules.toml, or run when other apps of the portal are quieter. "
+                "Everything committed so far is kept and the next run resumes from there.")
+    if status >= 500:
+        return ("HubSpot is having trouble (see status.hubspot.com). Run again later: everything "
+                "committed so far is kept and the next run resumes from there.")
+    return ("Check HUBSPOT_BASE_URL and the network (a proxy or a firewall), then run again: "
+            "the next run resumes from what was committed.")
 
 
 def _json_body(body: Any) -> Any:
@@ -190,6 +205,7 @@ class HubSpotClient:
         HubSpot may have carried it out, and a re-run of the apply checks before it writes."""
         s = self.settings
         attempt = 0
+        last_status = 0  # the last HTTP status that failed (0: no answer at all)
         while True:
             self.pacer.acquire(search=search)
             self.calls += 1
@@ -212,7 +228,8 @@ class HubSpotClient:
                     self.answered = True
                 if write and not status and _maybe_sent(exc):
                     raise self._unconfirmed(what, exc) from None
-                wait, reason = self._verdict(what, exc, status or 0, attempt)
+                last_status = status or 0
+                wait, reason = self._verdict(what, exc, last_status, attempt)
             else:
                 self.answered = True
                 try:
@@ -220,6 +237,7 @@ class HubSpotClient:
                 except (urllib3.exceptions.HTTPError, OSError) as exc:  # cut short mid-answer
                     if write:
                         raise self._unconfirmed(what, exc) from None
+                    last_status = 0
                     wait, _ = self._verdict(what, exc, 0, attempt)
                     reason = f"an answer cut short ({type(exc).__name__})"
                 finally:
@@ -230,16 +248,18 @@ class HubSpotClient:
                 try:
                     payload = json.loads(raw) if raw else {}
                 except ValueError as exc:
-                    raise CrmError(f"HubSpot sent a response roe cannot read for {what}.",
-                                   "Check HUBSPOT_BASE_URL: it must point at the HubSpot API.") from exc
+                    said = redact(summarize_body(raw, 120)) if raw else ""
+                    raise CrmError(
+                        f"HubSpot sent a response roe cannot read for {what} "
+                        f"(HTTP {resp.status}{': ' + said if said else ''}).",
+                        "Check HUBSPOT_BASE_URL: it must point at the HubSpot API, not at a login "
+                        "page or a proxy.") from exc
                 return resp.status, payload
             attempt += 1
             if attempt > s.max_retries:
-                raise CrmError(
-                    f"HubSpot kept refusing {what} ({reason}); gave up after {attempt} attempts.",
-                    "Try again later. If this keeps happening, lower requests_per_10s in the "
-                    "[hubspot] table of rules.toml or check HubSpot's status page.",
-                )
+                verb = "kept refusing" if last_status == 429 else "kept failing"
+                raise CrmError(f"HubSpot {verb} {what} ({reason}); gave up after {attempt} attempts.",
+                               give_up_hint(last_status))
             self.retries += 1
             log.warning("HubSpot %s on %s; retrying in %.1fs (attempt %d of %d)",
                         reason, what, wait, attempt + 1, s.max_retries + 1)
@@ -288,7 +308,8 @@ class HubSpotClient:
             wait = retry_after if retry_after is not None else max(1.0, backoff)
             return min(wait, s.max_wait_seconds), "429 Too Many Requests"
         if status >= 500:
-            return backoff, f"{status} server error"
+            said = error_message(body)
+            return backoff, f"{status} server error" + (f": {said}" if said else "")
         message = error_message(body)
         if status == 401:
             raise CrmError(

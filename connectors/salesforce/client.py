@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import logging
 import os
 import re
 import time
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -27,9 +28,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from roe_cli.shared.errors import ConfigError, CrmError, redact, register_secret
+from roe_cli.shared.errors import ConfigError, CrmError, register_secret
 from roe_cli.shared.net import unreachable
 
+from .errors import translate_errors
+from .hints import error_detail, said
 from .settings import SalesforceSettings
 
 if TYPE_CHECKING:
@@ -190,7 +193,7 @@ class GuardedSession(requests.Session):
         if limit and used * 100 >= self.settings.max_api_usage_percent * limit:
             raise QuotaGuardError(
                 f"Stopped before the next Salesforce call: the org has used {used:,} of its "
-                f"{limit:,} API requests for the rolling 24 hours ({used / limit:.0%}), at or past "
+                f"{limit:,} API requests for the rolling 24 hours ({used / limit:.1%}), at or past "
                 f"max_api_usage_percent = {self.settings.max_api_usage_percent:g} in the "
                 "[salesforce] table of rules.toml.",
                 "Everything committed so far is kept and the next run resumes from there. Run again "
@@ -215,154 +218,6 @@ class GuardedSession(requests.Session):
 
 
 # ---- errors ----------------------------------------------------------------------------------
-def _error_detail(exc) -> tuple[str | None, str]:
-    """The errorCode and message Salesforce put in an error answer."""
-    content = getattr(exc, "content", None)
-    if isinstance(content, bytes):
-        content = content.decode("utf-8", "replace")
-    if isinstance(content, list) and content and isinstance(content[0], dict):
-        return content[0].get("errorCode"), str(content[0].get("message") or "")
-    if isinstance(content, dict):
-        return content.get("errorCode") or content.get("error"), str(
-            content.get("message") or content.get("error_description") or ""
-        )
-    return None, str(content or "")[:300]
-
-
-def crm_error(exc: BaseException, action: str, session: GuardedSession | None = None) -> CrmError:
-    """A :class:`CrmError` for whatever simple-salesforce or requests raised while doing ``action``."""
-    from simple_salesforce.exceptions import (
-        SalesforceAuthenticationFailed,
-        SalesforceError,
-        SalesforceExpiredSession,
-        SalesforceMalformedRequest,
-        SalesforceOperationError,
-        SalesforceRefusedRequest,
-        SalesforceResourceNotFound,
-    )
-
-    if isinstance(exc, CrmError):
-        return exc
-    attempts = session.attempts if session else 1
-    tries = f" after {attempts} attempts" if attempts > 1 else ""
-    timeout = session.settings.timeout_seconds if session else None
-    if isinstance(exc, SalesforceAuthenticationFailed):
-        code, message = _error_detail(exc)
-        return CrmError(
-            f"Salesforce login failed while {action}: {message or code or 'no reason given'}.",
-            "Check SALESFORCE_USERNAME, SALESFORCE_PASSWORD and SALESFORCE_SECURITY_TOKEN (reset it "
-            "in Salesforce: Settings > Reset My Security Token), and SALESFORCE_DOMAIN (login, test "
-            "for a sandbox, or your My Domain).",
-        )
-    if isinstance(exc, SalesforceExpiredSession):
-        code, message = _error_detail(exc)
-        return CrmError(
-            f"Salesforce refused the credentials while {action} (HTTP 401 {code or ''}: {message}).",
-            "The access token expired or is wrong: get a new one and set SALESFORCE_ACCESS_TOKEN "
-            "(and check SALESFORCE_INSTANCE_URL names the org that issued it).",
-        )
-    if isinstance(exc, SalesforceRefusedRequest):
-        code, message = _error_detail(exc)
-        if code == "REQUEST_LIMIT_EXCEEDED":
-            return CrmError(
-                f"Salesforce refused the request while {action}: the org has used up its API "
-                f"request limit (REQUEST_LIMIT_EXCEEDED: {message}).",
-                "Everything committed so far is kept and the next run resumes from there. Run again "
-                "once the rolling 24-hour usage has come down (Setup > System Overview shows it), or "
-                "lower max_api_usage_percent so roe stops earlier next time.",
-            )
-        return CrmError(
-            f"Salesforce refused the request while {action} (HTTP 403 {code or ''}: {message}).",
-            "The user roe signs in as needs the API Enabled permission and read access to users, "
-            "accounts, contacts, opportunities, tasks, events and account history (edit access to "
-            "owners for apply).",
-        )
-    if isinstance(exc, SalesforceMalformedRequest):
-        code, message = _error_detail(exc)
-        return CrmError(
-            f"Salesforce rejected the request while {action} (HTTP 400 {code or ''}: {message}).",
-            "If it names a field, check the field settings in the [salesforce] table of rules.toml "
-            "(lifecycle_stage_field, country_field, state_field, user_team_field, "
-            "contact_lifecycle_stage_field) against the org, and that the user can see those fields.",
-        )
-    if isinstance(exc, SalesforceResourceNotFound):
-        code, message = _error_detail(exc)
-        return CrmError(
-            f"Salesforce answered 'not found' while {action} ({code or ''}: {message}).",
-            "Check SALESFORCE_INSTANCE_URL and api_version in the [salesforce] table of rules.toml.",
-        )
-    if isinstance(exc, SalesforceError):
-        code, message = _error_detail(exc)
-        return CrmError(
-            f"Salesforce answered HTTP {exc.status} while {action}{tries} ({code or ''}: {message}).",
-            "Salesforce may be having trouble (see status.salesforce.com). Run again later: the next "
-            "run resumes where this one stopped.",
-        )
-    if isinstance(exc, SalesforceOperationError):
-        return CrmError(
-            f"A Salesforce Bulk API 2.0 job failed while {action}: {exc}.",
-            "Run again later: the next run resumes where this one stopped. If it keeps failing, "
-            "raise bulk_threshold in the [salesforce] table of rules.toml to stay on the REST API.",
-        )
-    if isinstance(exc, requests.exceptions.SSLError):
-        return CrmError(
-            f"Could not verify Salesforce's TLS certificate while {action}: {exc}.",
-            "Check SALESFORCE_INSTANCE_URL. For a test server or a TLS-inspecting proxy, point "
-            "REQUESTS_CA_BUNDLE at the certificate authority to trust.",
-        )
-    if isinstance(exc, requests.exceptions.Timeout):
-        return CrmError(
-            f"Salesforce did not answer within {timeout:g} seconds while {action}{tries}.",
-            "Run again later: the next run resumes where this one stopped. On a slow org or "
-            "network, raise timeout_seconds in the [salesforce] table of rules.toml.",
-        )
-    refused = unreachable(exc)
-    if refused is not None:
-        host = urlsplit(getattr(getattr(exc, "request", None), "url", None) or "").netloc
-        at = f" at {host}" if host else ""
-        return CrmError(
-            f"Cannot reach Salesforce{at} ({refused}) while {action}{tries}.",
-            "Check SALESFORCE_INSTANCE_URL (or SALESFORCE_DOMAIN), the network, a proxy or "
-            "firewall between roe and Salesforce, then run again.",
-        )
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
-        return CrmError(
-            f"Salesforce's answers were cut short while {action}{tries} (the connection dropped "
-            "in the middle of an answer).",
-            "Run again: the next run resumes where this one stopped. If it keeps happening, check "
-            "the network or proxy between roe and Salesforce.",
-        )
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return CrmError(
-            f"Could not reach Salesforce while {action}{tries}: {exc}.",
-            "Check SALESFORCE_INSTANCE_URL (or SALESFORCE_DOMAIN) and the network, then run again.",
-        )
-    if isinstance(exc, ValueError | KeyError | TypeError | IndexError | csv.Error):
-        # Only library calls run inside translate_errors: these mean an answer we cannot read.
-        return CrmError(
-            f"Salesforce sent an answer roe could not read while {action} "
-            f"({type(exc).__name__}: {str(exc)[:200]}).",
-            "Run again; if it persists, check that SALESFORCE_INSTANCE_URL points at the org's API "
-            "and not at a login page or a proxy.",
-        )
-    if isinstance(exc, requests.exceptions.RequestException):
-        return CrmError(f"The call to Salesforce failed while {action}: {exc}.", "Run again later.")
-    raise exc
-
-
-@contextlib.contextmanager
-def translate_errors(action: str, session: GuardedSession | None = None) -> Iterator[None]:
-    """Turn library errors raised inside the block into a redacted :class:`CrmError`."""
-    try:
-        yield
-    except CrmError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - crm_error re-raises what it does not know
-        error = crm_error(exc, action, session)
-        log.info("Salesforce error while %s: %s", action, redact(f"{type(exc).__name__}: {exc}"))
-        raise error from None
-
-
 # ---- the client ------------------------------------------------------------------------------
 class SalesforceClient:
     """The few Salesforce calls the connector makes, each with its errors translated."""
@@ -392,6 +247,10 @@ class SalesforceClient:
                         security_token=creds.security_token, domain=creds.domain,
                         version=self.settings.api_version, session=self.session,
                     )
+                    # simple-salesforce would sign in again on a 401 by itself, up to four times
+                    # a call, dropping the call's headers and leaving the new session unregistered
+                    # as a secret: _rest does it instead, once.
+                    self._sf._salesforce_login_partial = None
             register_secret(self._sf.session_id)
         return self._sf
 
@@ -410,22 +269,47 @@ class SalesforceClient:
     def _query_headers(self) -> dict[str, str]:
         return {"Sforce-Query-Options": f"batchSize={self.settings.page_size}"}
 
+    def _rest(self, action: str, call: Callable[[Salesforce], Any]) -> Any:
+        """``call(sf)`` with its errors translated. A session signed in with a username and
+        password can expire in the middle of a long sync: on a 401, sign in again once and
+        repeat the call (a 401 means Salesforce did nothing with it)."""
+        from simple_salesforce.exceptions import SalesforceExpiredSession
+
+        with translate_errors(action, self.session):
+            try:
+                return call(self.sf)
+            except SalesforceExpiredSession:
+                if self.credentials.access_token or not self.credentials.password:
+                    raise  # a token cannot be renewed here: crm_error says to get a new one
+                log.info("Salesforce session expired while %s; signing in again", action)
+                self._sf = None
+        sf = self.sf  # signs in again, its own errors translated
+        with translate_errors(action, self.session):
+            try:
+                return call(sf)
+            except SalesforceExpiredSession as exc:
+                code, message = error_detail(exc)
+                raise CrmError(
+                    f"Salesforce refused a session it had just opened while {action} "
+                    f"(HTTP 401 {said(code, message)}).",
+                    "Check in Salesforce that the user of SALESFORCE_USERNAME is active and not "
+                    "frozen, and that its profile's session and login IP settings let it use the API.",
+                ) from None
+
     def query_pages(
         self, soql: str, *, include_deleted: bool, action: str
     ) -> Generator[dict[str, Any], None, None]:
         """The pages of a SOQL query (``queryAll`` with deleted records), one call each."""
-        sf = self.sf
-        with translate_errors(action, self.session):
-            page = sf.query(soql, include_deleted=include_deleted, headers=self._query_headers())
-            done = _query_page_done(page)
+        page = self._rest(action, lambda sf: _query_page(
+            sf.query(soql, include_deleted=include_deleted, headers=self._query_headers())))
         while True:
             yield page
-            if done:
+            if page["done"]:
                 return
-            with translate_errors(action, self.session):
-                page = sf.query_more(page["nextRecordsUrl"], identifier_is_url=True,
-                                     headers=self._query_headers())
-                done = _query_page_done(page)
+            page = self._rest(action, functools.partial(self._query_more, page["nextRecordsUrl"]))
+
+    def _query_more(self, url: str, sf: Salesforce) -> dict[str, Any]:
+        return _query_page(sf.query_more(url, identifier_is_url=True, headers=self._query_headers()))
 
     def bulk_query(self, sobject: str, soql: str, *, include_deleted: bool, action: str) -> Iterator[str]:
         """The CSV result pages of one Bulk API 2.0 query job."""
@@ -444,10 +328,8 @@ class SalesforceClient:
 
     def update_collection(self, records: list[dict], *, action: str) -> list[dict]:
         """One sObject Collections PATCH (at most 200 records, ``allOrNone`` false)."""
-        with translate_errors(action, self.session):
-            answer = self.sf.restful(
-                "composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records}
-            )
+        answer = self._rest(action, lambda sf: sf.restful(
+            "composite/sobjects", method="PATCH", json={"allOrNone": False, "records": records}))
         if not isinstance(answer, list) or len(answer) != len(records):
             raise CrmError(
                 f"Salesforce answered {action} with {len(answer) if isinstance(answer, list) else 'no'} "
@@ -488,11 +370,13 @@ class SalesforceClient:
         self.session.close()
 
 
-def _query_page_done(page) -> bool:
-    """Whether a query answer is the last page; a ValueError when it is no query answer at all."""
+def _query_page(page) -> dict[str, Any]:
+    """A query answer, checked: a ValueError when it is no query result page at all."""
     if not isinstance(page, Mapping) or not isinstance(page.get("records"), list) or "done" not in page:
         raise ValueError("the answer is not a query result page")
-    return bool(page["done"])
+    if not page["done"] and not isinstance(page.get("nextRecordsUrl"), str):
+        raise ValueError("the query result page says there is more but not where")
+    return dict(page)
 
 
 def _csv_rows(text: str) -> list[dict]:

@@ -269,11 +269,11 @@ class SalesforceConnector:
         return self.client.calls
 
     def api_usage_text(self) -> str | None:
-        """The org's API usage as of the latest answer, e.g. ``1,234 of 15,000 requests (8%)``."""
+        """The org's API usage as of the latest answer, e.g. ``1,234 of 15,000 requests (8.2%)``."""
         if not self.client.usage:
             return None
         used, limit = self.client.usage
-        share = f" ({used / limit:.0%})" if limit else ""
+        share = f" ({used / limit:.1%})" if limit else ""
         return f"{used:,} of {limit:,} requests in the last 24 hours{share}"
 
     def close(self) -> None:

@@ -128,6 +128,7 @@ class Fault:
     count: int | None = None  # the next n matching requests
     retry_after: str | None = "0"
     body: dict | None = None
+    html: str | None = None  # answer with this HTML page instead (a maintenance page, a proxy)
     delay: float = 0.0  # seconds to wait before answering (status 0: then answer normally)
     path: str | None = None  # only requests whose path contains this
     seen: int = 0
@@ -235,8 +236,10 @@ class HubSpotEmulator:
         self.faults.append(Fault(status, every=n, retry_after=retry_after, path=path, body=body))
 
     def fail_next(self, count: int, status: int = 500, retry_after: str | None = None,
-                  path: str | None = None, body: dict | None = None) -> None:
-        self.faults.append(Fault(status, count=count, retry_after=retry_after, path=path, body=body))
+                  path: str | None = None, body: dict | None = None, html: str | None = None) -> None:
+        """Answer the next ``count`` requests with ``status`` (and ``body``, or an ``html`` page)."""
+        self.faults.append(Fault(status, count=count, retry_after=retry_after, path=path, body=body,
+                                 html=html))
 
     def delay_next(self, count: int, seconds: float, path: str | None = None) -> None:
         self.faults.append(Fault(0, count=count, delay=seconds, path=path))
@@ -823,6 +826,9 @@ class _Handler(BaseHTTPRequestHandler):
             if fault.status:
                 request.status = fault.status
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
+                if fault.html is not None:
+                    self._send_bytes(fault.status, fault.html.encode(), "text/html; charset=utf-8", headers)
+                    return
                 payload = fault.body or {
                     "status": "error",
                     "message": "You have reached your ten_secondly_rolling limit."
@@ -842,8 +848,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, status: int, payload: dict, headers: dict | None = None,
               truncate: bool = False) -> None:
         data = json.dumps(payload, separators=(",", ":")).encode()
+        self._send_bytes(status, data, "application/json;charset=utf-8", headers, truncate=truncate)
+
+    def _send_bytes(self, status: int, data: bytes, content_type: str, headers: dict | None = None,
+                    truncate: bool = False) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         used = len(self.emu.requests)
         self.send_header("X-HubSpot-RateLimit-Daily", str(self.emu.daily_limit))
