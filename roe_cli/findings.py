@@ -20,7 +20,7 @@ from .models import accounts, audit_runs, contacts, findings, opportunities, own
 from .rules import REGISTRY, rule_codes
 from .shared.clock import iso_or_none, utcnow
 from .shared.errors import UsageError
-from .shared.text import or_list, suggest
+from .shared.text import or_list, suggest_end
 from .shared.vocab import SEVERITY_RANK, FindingStatus, ObjectType, Source
 
 FIELDS = (
@@ -66,7 +66,7 @@ def check_source(engine: Engine, source: str | None) -> None:
         return
     hint = f"The mirror holds {or_list(present)}." if present else "The mirror holds no CRM data."
     if source not in tuple(Source):
-        raise UsageError(f"Unknown source {source!r}{suggest(source, list(Source))}.",
+        raise UsageError(f"Unknown source {source!r}{suggest_end(source, list(Source))}",
                          hint)
     raise UsageError(f"The mirror holds no {source} data, so nothing can match --source {source}.",
                      hint)
@@ -94,7 +94,7 @@ def check_names(engine: Engine, flt: FindingFilter) -> None:
             stmt = stmt.where(owners.c.source == flt.source)
         candidates = list(conn.execute(stmt).scalars())
     in_source = f" in {flt.source}" if flt.source else ""
-    raise UsageError(f"No owner {who!r}{in_source} in the mirror{suggest(who, candidates)}.",
+    raise UsageError(f"No owner {who!r}{in_source} in the mirror{suggest_end(who, candidates)}",
                      "Give the owner's e-mail or CRM id as the mirror holds it.")
 
 

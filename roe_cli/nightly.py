@@ -35,7 +35,7 @@ from .findings import FindingFilter, iter_findings
 from .models import findings, owners
 from .shared.clock import utcnow
 from .shared.errors import EXIT_FINDINGS, EXIT_OK, LockedError, RoeError, UsageError
-from .shared.text import suggest
+from .shared.text import suggest_end
 from .shared.vocab import FindingStatus, Source
 
 if TYPE_CHECKING:
@@ -185,7 +185,7 @@ def check_sources(names: Sequence[str]) -> list[str]:
             raise UsageError("The demo org is not synced: `roe demo` makes it.",
                              "Leave --source out: with no source, roe nightly audits the mirror.")
         if name not in SYNCED:
-            raise UsageError(f"Unknown source {name!r}{suggest(name, SYNCED)}.",
+            raise UsageError(f"Unknown source {name!r}{suggest_end(name, SYNCED)}",
                              "Use salesforce or hubspot.")
         if name not in chosen:
             chosen.append(name)

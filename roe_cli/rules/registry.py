@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..shared.errors import UsageError
-from ..shared.text import suggest
+from ..shared.text import suggest_end
 from . import hnd001, hnd002, hnd003, own001, own002, own003, own004, own005, own006
 from .base import Rule
 
@@ -25,7 +25,7 @@ def rule_code(code: str) -> str:
     wanted = code.strip().upper()
     if wanted not in REGISTRY:
         raise UsageError(
-            f"Unknown rule '{code.strip()}'{suggest(code.strip(), REGISTRY) or '.'}",
+            f"Unknown rule '{code.strip()}'{suggest_end(code.strip(), REGISTRY)}",
             f"roe's rules are {', '.join(REGISTRY)} (see `roe rules`).",
         )
     return wanted

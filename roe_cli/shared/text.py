@@ -49,6 +49,11 @@ def suggest(word: str, candidates: Iterable[str], *, list_all_up_to: int = 0) ->
     return ""
 
 
+def suggest_end(word: str, candidates: Iterable[str], *, list_all_up_to: int = 0) -> str:
+    """The end of a sentence about ``word``: :func:`suggest`'s question, or a full stop."""
+    return suggest(word, candidates, list_all_up_to=list_all_up_to) or "."
+
+
 def excel_safe(value: object) -> str:
     """A cell value that a spreadsheet shows as text and never runs as a formula."""
     text = "" if value is None else str(value)
