@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,19 @@ def hs_rules(tmp_path) -> str:
 # ---- SIGKILL ---------------------------------------------------------------------------------
 
 
+def kill_when(child: subprocess.Popen, ready: Callable[[], object], what: str) -> None:
+    """SIGKILL ``child`` once ``ready()`` holds, and check that the kill is what ended it."""
+    try:
+        wait_for(ready, what=what)
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.communicate()
+    assert child.returncode == -signal.SIGKILL
+
+
 def test_a_sync_killed_after_its_first_pages_resumes_to_the_same_mirror_as_a_whole_sync(
         hs_emulator, roe, hs_rules, tmp_path):
     hs_emulator.load_demo(60, seed=4, as_of=AS_OF)
@@ -94,16 +108,8 @@ def test_a_sync_killed_after_its_first_pages_resumes_to_the_same_mirror_as_a_who
     # until roe is killed, so that it dies with the earlier objects committed and the rest not.
     hs_emulator.delay_next(1, 30, path="/crm/v3/objects/calls/search")
     child = roe_process("--db", str(killed), "--rules", hs_rules, "sync", "--source", "hubspot")
-    try:
-        wait_for(lambda: hs_emulator.calls(path="/crm/v3/objects/calls/search"),
-                 what="roe to reach the activities")
-        child.send_signal(signal.SIGKILL)
-        child.wait(30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.communicate()
-    assert child.returncode == -signal.SIGKILL
+    kill_when(child, lambda: hs_emulator.calls(path="/crm/v3/objects/calls/search"),
+              "roe to reach the activities")
     assert integrity(killed) == "ok"
     half = dump(f"sqlite:///{killed}")
     whole = dump(reference)
@@ -141,16 +147,8 @@ def test_an_apply_killed_while_the_crm_takes_a_batch_writes_each_record_once(
     # before it can journal the outcome.
     hs_emulator.delay_next(1, 3, path="/crm/v3/objects/contacts/batch/update")
     child = roe_process("--db", db_url, "--rules", hs_rules, "apply", str(plan))
-    try:
-        wait_for(lambda: hs_emulator.calls(path="/crm/v3/objects/contacts/batch/update"),
-                 what="roe to send the contacts")
-        child.send_signal(signal.SIGKILL)
-        child.wait(30)
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.communicate()
-    assert child.returncode == -signal.SIGKILL
+    kill_when(child, lambda: hs_emulator.calls(path="/crm/v3/objects/contacts/batch/update"),
+              "roe to send the contacts")
     taken = hs_emulator.calls(path="/crm/v3/objects/contacts/batch/update")[0]
     wait_for(lambda: taken.status is not None, what="HubSpot to take the batch")
     assert integrity(Path(db_url.removeprefix("sqlite:///"))) == "ok"

@@ -229,31 +229,21 @@ def test_a_corrupt_mirror_is_a_clear_error_exit_2_and_stays_untouched(roe, tmp_p
     assert _fingerprint(path) == before
 
 
-def test_an_unreadable_mirror_is_a_clear_error_exit_2_and_stays_untouched(roe, org, tmp_path):
+@pytest.mark.parametrize(("mode", "message"), [
+    (0o000, "Cannot read the mirror {path}: permission denied"),
+    (0o444, "The mirror {path} is read-only; roe did not touch it"),
+], ids=["unreadable", "read-only"])
+def test_an_unreadable_or_read_only_mirror_is_a_clear_error_exit_2_and_stays_untouched(
+        roe, org, tmp_path, mode, message):
     path = tmp_path / "mirror.db"
     org.dispose()
-    path.chmod(0o000)
+    path.chmod(mode)
     try:
         before = _fingerprint(path)
         for args in (("audit",), ("findings",), ("demo", "--accounts", "5")):
             result = roe(*args)
             assert result.exit_code == 2, (args, result.output)
-            assert f"Cannot read the mirror {path}: permission denied" in result.stderr
-        assert _fingerprint(path) == before
-    finally:
-        path.chmod(0o600)
-
-
-def test_a_read_only_mirror_file_is_a_clear_error_exit_2_and_stays_untouched(roe, org, tmp_path):
-    path = tmp_path / "mirror.db"
-    org.dispose()
-    path.chmod(0o444)
-    try:
-        before = _fingerprint(path)
-        for args in (("audit",), ("findings",), ("demo", "--accounts", "5")):
-            result = roe(*args)
-            assert result.exit_code == 2, (args, result.output)
-            assert f"The mirror {path} is read-only; roe did not touch it" in result.stderr
+            assert message.format(path=path) in result.stderr
         assert _fingerprint(path) == before
     finally:
         path.chmod(0o600)
