@@ -30,6 +30,7 @@ from .commands.options import global_options
 from .commands.rules_cmd import rules
 from .commands.sync_cmd import sync
 from .commands.waive_cmd import waive_command
+from .commands.whatif_cmd import whatif
 from .commands.writeback_cmd import apply, approve, reassign, revert
 from .settings import database_url, rules_path
 from .shared.errors import EXIT_INTERNAL, EXIT_OK, RoeError, redact
@@ -138,6 +139,7 @@ app.command("approve")(approve)
 app.command("apply")(apply)
 app.command("revert")(revert)
 app.command("nightly")(nightly)
+app.command("whatif")(whatif)
 
 
 def main() -> None:

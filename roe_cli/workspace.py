@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .plans import Approval, BuildResult, Plan
     from .rulesfile import RulesConfig
     from .sync import SyncReport
+    from .whatif import WhatIf
 
 Advance = Callable[[int], None]
 # ``progress(description, total)`` is a context manager yielding ``advance(n)``.
@@ -282,6 +283,15 @@ class Workspace:
         from .audit import latest_stored_as_of
 
         return latest_stored_as_of(self.engine)
+
+    def whatif(self, proposed: Path, current: Path | None = None,
+               as_of: datetime | None = None) -> WhatIf:
+        """What ``proposed`` would change in the findings here; stores nothing (:mod:`.whatif`)."""
+        from .whatif import load_pair, run_whatif
+
+        old, new = load_pair(current or self.rules_file, proposed, as_of)
+        with self.lock("whatif"):
+            return run_whatif(self.engine, old, new, as_of)
 
     def nightly(self, *, sources: Sequence[str] | None, out: Path, keep_days: int, fail_on: str,
                 as_of: datetime | None = None) -> NightlyReport:

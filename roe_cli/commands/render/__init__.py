@@ -1,6 +1,6 @@
 """Everything the CLI prints, by area: :mod:`.base` (the consoles, the one error printer,
 progress bars, literal text and cells), :mod:`.runs` (sync, audit, findings, nightly, doctor),
-:mod:`.writeback` (plans, approvals, applies) and :mod:`.rules`.
+:mod:`.writeback` (plans, approvals, applies), :mod:`.rules` and :mod:`.whatif`.
 
 Commands compute, then hand their result here. Text from files or the CRM is printed literally
 and visibly: never as rich markup, control characters shown as escapes.
@@ -36,6 +36,7 @@ from .runs import (  # noqa: F401
     print_not_stored,
     print_sync_report,
 )
+from .whatif import print_whatif  # noqa: F401
 from .writeback import (  # noqa: F401
     OwnerLabel,
     print_apply_interrupted,
