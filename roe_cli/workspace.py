@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .findings import FindingFilter
     from .nightly import NightlyReport
     from .plans import Approval, BuildResult, Plan
+    from .rulecases import CasesReport
     from .rulesfile import RulesConfig
     from .sync import SyncReport
 
@@ -120,6 +121,15 @@ class Workspace:
         from .rulesfile import load_rules
 
         return load_rules(self.rules_file)
+
+    def test_rule_cases(self, path: Path) -> CasesReport:
+        """The rule cases in ``path`` run against the rules file, each in an in-memory mirror."""
+        from .rulecases import run_cases
+
+        report = run_cases(path, self.rules_file)
+        area_log("rules").info("rule cases %s against %s: %d run, %d failed in %.2fs", path,
+                               self.rules_file, len(report.results), len(report.failed), report.seconds)
+        return report
 
     def mirror_people(self) -> tuple[set[str], set[str]] | None:
         """The mirror's owner e-mails and the inactive ones, or None when there is no mirror (or
