@@ -27,7 +27,7 @@ from .commands.export_cmd import export_app
 from .commands.findings_cmd import findings_command
 from .commands.nightly_cmd import nightly
 from .commands.options import global_options
-from .commands.rules_cmd import rules
+from .commands.rules_cmd import rules_app
 from .commands.sync_cmd import sync
 from .commands.waive_cmd import waive_command
 from .commands.whatif_cmd import whatif
@@ -131,7 +131,7 @@ app.command("demo")(demo)
 app.command("doctor")(doctor)
 app.add_typer(export_app, name="export")
 app.command("findings")(findings_command)
-app.command("rules")(rules)
+app.add_typer(rules_app, name="rules")
 app.command("sync")(sync)
 app.command("waive")(waive_command)
 app.command("reassign")(reassign)

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .logsetup import area_log, counts_text, os_user
+from .logsetup import area_log, counts_text
+from .progress import Progress, no_progress
 from .settings import database_url, rules_path
 from .shared.errors import UsageError
 from .shared.vocab import Source
@@ -31,32 +31,17 @@ from .shared.vocab import Source
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-    from .apply import ApplyReport
     from .audit import AuditResult
     from .db import SchemaStatus
     from .doctor import Check
     from .export import ExportResult
     from .findings import FindingFilter
     from .nightly import NightlyReport
-    from .plans import Approval, BuildResult, Plan
+    from .rulecases import CasesReport
     from .rulesfile import RulesConfig
     from .sync import SyncReport
     from .whatif import WhatIf
-
-Advance = Callable[[int], None]
-# ``progress(description, total)`` is a context manager yielding ``advance(n)``.
-Progress = Callable[[str, "int | None"], contextlib.AbstractContextManager[Advance]]
-
-
-def ignore_advance(n: int = 1) -> None:
-    """An :data:`Advance` that counts nothing."""
-
-
-@contextlib.contextmanager
-def no_progress(description: str, total: int | None) -> Iterator[Advance]:
-    """The :data:`Progress` that reports nothing (cron, CI, tests)."""
-    yield ignore_advance
-
+    from .writeback import WriteBack
 
 def _logged_export(what: str, result: ExportResult) -> ExportResult:
     area_log("export").info("export %s: %d row(s) to %s (%s)", what, result.rows, result.path,
@@ -121,6 +106,15 @@ class Workspace:
         from .rulesfile import load_rules
 
         return load_rules(self.rules_file)
+
+    def test_rule_cases(self, path: Path) -> CasesReport:
+        """The rule cases in ``path`` run against the rules file, each in an in-memory mirror."""
+        from .rulecases import run_cases
+
+        report = run_cases(path, self.rules_file)
+        area_log("rules").info("rule cases %s against %s: %d run, %d failed in %.2fs", path,
+                               self.rules_file, len(report.results), len(report.failed), report.seconds)
+        return report
 
     def mirror_people(self) -> tuple[set[str], set[str]] | None:
         """The mirror's owner e-mails and the inactive ones, or None when there is no mirror (or
@@ -406,94 +400,9 @@ class Workspace:
 
     # -- write-back ----------------------------------------------------------------------------
 
-    def approve(self, plan_file: Path, by: str, note: str | None, *,
-                self_approve: bool = False) -> tuple[Plan, Approval | None, dict[str, str | None]]:
-        """Approve the plan in ``plan_file`` and save it: the approved plan, the earlier
-        approval, if any (plans are frozen: approving gives a new one), and the plan's owners'
-        names by id (to show what was approved)."""
-        from .plans import approve_plan, check_against_mirror, load_plan, save_plan
+    @property
+    def writeback(self) -> WriteBack:
+        """Plans, approvals and applies on this workspace (:mod:`roe_cli.writeback`)."""
+        from .writeback import WriteBack
 
-        plan = load_plan(plan_file)
-        previous = plan.approval
-        plan = approve_plan(self.engine, plan, by, note, self_approve=self_approve)
-        save_plan(plan, plan_file)
-        approval = plan.approval
-        area_log("approve").info(
-            "plan %s (%s, %s, %d change(s), built by %s) approved by %s at %s%s%s",
-            plan.hash, plan_file, plan.source, len(plan.changes), plan.created_by or "unknown", by,
-            approval.at if approval else "?", f"; note: {note}" if note else "",
-            f"; replaces the approval by {previous.by} at {previous.at}" if previous else "")
-        with self.engine.connect() as conn:
-            owners = check_against_mirror(conn, plan)
-        return plan, previous, {i: o.name for i, o in owners.items()}
-
-    def save_plan(self, plan: Plan, output: str | Path, *, force: bool = False) -> Path:
-        """Save a built plan to ``output``. An existing file is refused unless ``force``, and a
-        plan that was approved or applied is never replaced (its approval and journal name it)."""
-        from .plans import save_new_plan
-
-        return save_new_plan(plan, Path(output), force=force, recorded=self._plan_recorded)
-
-    def _plan_recorded(self, plan_hash: str) -> bool:
-        """True when the mirror holds an approval or an apply of ``plan_hash``."""
-        from .plans import plan_recorded
-
-        with self.engine.connect() as conn:
-            return plan_recorded(conn, plan_hash)
-
-    def apply(self, plan_file: Path, results: Path | None = None,
-              progress: Progress = no_progress) -> tuple[ApplyReport, Path]:
-        """Apply an approved plan and write its results CSV: the report and the CSV's path.
-
-        The results never overwrite a file: by default the first free name of
-        ``<plan>.results.csv``, ``<plan>.results-2.csv``...; an existing ``--results`` file, or
-        the plan itself, is refused before anything is sent."""
-        from .apply import apply_plan, results_target, write_results
-        from .plans import load_plan, owner_names, verify_approval
-
-        results_path = results_target(plan_file, results)
-        plan = load_plan(plan_file)
-        engine = self.engine
-        verify_approval(engine, plan)  # before anything talks to the CRM
-        log = area_log("apply")
-        started = time.monotonic()
-        approval = plan.approval
-        log.info("apply of plan %s (%s, %s, %d change(s), approved by %s at %s) started by %s",
-                 plan.hash, plan_file, plan.source, len(plan.changes),
-                 approval.by if approval else "nobody", approval.at if approval else "-",
-                 os_user())
-        with self.connector(plan.source) as connector:
-            with self.lock(f"apply {plan_file.name}"), \
-                    progress(f"Applying {len(plan.changes):,} changes", len(plan.changes)) \
-                    as advance:
-                report = apply_plan(engine, plan, connector, on_progress=advance)
-        with engine.connect() as conn:
-            names = owner_names(conn, plan.source)
-        write_results(report, results_path, names)
-        log.info("apply of plan %s done in %.2fs: %s; sent=%d settled_earlier=%d "
-                 "read_calls=%d write_calls=%d; results in %s%s", plan.hash,
-                 time.monotonic() - started, counts_text(report.counts()), report.sent,
-                 report.earlier, report.read_calls, report.write_calls, results_path,
-                 f"; stopped by a CRM error: {report.crm_error.what}" if report.crm_error else "")
-        return report, results_path
-
-    def plan(self, builder: Callable[..., BuildResult], *args: Any,
-             progress: Progress = no_progress, **kwargs: Any) -> BuildResult:
-        """Build a plan with one of :mod:`roe_cli.plans`' builders, on this mirror."""
-        engine = self.engine
-        started = time.monotonic()
-        with progress("Planning", None):
-            result = builder(engine, *args, **kwargs)
-        plan = result.plan
-        kind = plan.origin.get("kind", builder.__name__)
-        extra = ""
-        if kind == "revert":
-            extra = (f" reverting the apply of plan(s) {', '.join(plan.origin.get('plans', []))}"
-                     f" from {plan.origin.get('results')}")
-        area_log("revert" if kind == "revert" else "plan").info(
-            "%s plan %s built by %s at %s%s in %.2fs: %d change(s) (%s), %d unchanged, "
-            "%d left out", kind, plan.hash, plan.created_by or "unknown", plan.created_at, extra,
-            time.monotonic() - started, len(plan.changes),
-            counts_text(Counter(c.object_type for c in plan.changes)), result.unchanged,
-            len(result.skipped))
-        return result
+        return WriteBack(self)

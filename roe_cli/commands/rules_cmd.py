@@ -1,8 +1,13 @@
-"""``roe rules``: list the rules with the settings in force, check rules.toml, explain a rule."""
+"""``roe rules``: list the rules with the settings in force, check rules.toml, explain a rule;
+``roe rules test``: run rule cases against rules.toml.
+
+``rules`` is a group that runs its own options when no subcommand is given, so ``roe rules``,
+``--check`` and ``--explain`` work as they always have."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -45,7 +50,11 @@ def rules(
     Example: roe --rules prod-rules.toml rules --explain OWN004
 
     Example: roe rules --format json
+
+    Example: roe rules test rule_cases/
     """
+    if ctx.invoked_subcommand is not None:
+        return
     if check and explain:
         raise UsageError("--check and --explain do not go together.", "Use one of them.")
     as_json = output_format is Format.json
@@ -187,3 +196,44 @@ def _with_people_problems(ctx: typer.Context, exc: RulesFileError) -> RulesFileE
 def _problem_json(problem: Problem) -> dict[str, Any]:
     return {"file": problem.file, "line": problem.line, "column": problem.column,
             "key": problem.key, "message": problem.message}
+
+
+def rules_test(
+    ctx: typer.Context,
+    path: Annotated[
+        Path, typer.Argument(metavar="PATH", help="A case file, or a folder of .toml case files.",
+                           show_default=False)
+    ],
+    junit: Annotated[
+        Path | None,
+        typer.Option("--junit", metavar="FILE", help="Also write a JUnit XML report to FILE, for CI."),
+    ] = None,
+) -> None:
+    """Run rule cases against the rules file (--rules / ROE_RULES), the way `opa test` does.
+
+    A case is a small org in TOML (owners, accounts, contacts, opportunities, activities,
+    ownership changes), an as_of and the findings it expects (README: "Rule cases"). Each runs in
+    a fresh in-memory mirror: the mirror (--db) is not used. Prints PASS or FAIL per case with
+    what differed; exit 1 when a case fails, 2 when a case file or the rules file is wrong.
+
+    Example: roe --rules rules.toml rules test rule_cases/ --junit rule-cases.xml
+    """
+    from ..rulecases import junit_xml
+    from ..shared.files import atomic_write
+
+    report = options.workspace(ctx).test_rule_cases(path)
+    render.print_case_results(report)
+    if junit is not None:
+        atomic_write(junit, junit_xml(report).encode("utf-8"))
+        render.console.print(f"JUnit report: {junit}", markup=False)
+    if report.failed:
+        raise typer.Exit(1)
+
+
+rules_app = typer.Typer(
+    invoke_without_command=True,
+    no_args_is_help=False,
+    rich_markup_mode=None,
+)
+rules_app.callback()(rules)
+rules_app.command("test")(rules_test)

@@ -39,7 +39,7 @@ def _finish_plan(ctx: typer.Context, result: BuildResult, output: str | None, sh
             typer.echo(plan_text(result.plan), nl=False)
             render.print_plan_written_to_stdout(result.plan)
             return
-        path = options.workspace(ctx).save_plan(result.plan, output, force=force) if output else None
+        path = options.workspace(ctx).writeback.save_plan(result.plan, output, force=force) if output else None
         render.print_plan_saved(result.plan, path)
 
 
@@ -97,10 +97,10 @@ def reassign(
     ws.open()  # the mirror first, then the inputs are checked and read, as always
     progress = render.progress_bar
     if findings is not None:
-        result = ws.plan(plans.build_from_findings, options.split_list(findings), source=source,
+        result = ws.writeback.plan(plans.build_from_findings, options.split_list(findings), source=source,
                          created_by=by, progress=progress)
     elif csv_file is not None:
-        result = ws.plan(plans.build_from_csv, csv_file, source=source, created_by=by,
+        result = ws.writeback.plan(plans.build_from_csv, csv_file, source=source, created_by=by,
                          progress=progress)
     else:
         if not to:
@@ -108,7 +108,7 @@ def reassign(
                              "Example: roe reassign --transfer-from old@example.com "
                              "--to new@example.com -o plan.json")
         kinds = options.split_list(objects) if objects is not None else list(OBJECT_TYPES)
-        result = ws.plan(plans.build_transfer, transfer_from, to, objects=kinds, source=source,
+        result = ws.writeback.plan(plans.build_transfer, transfer_from, to, objects=kinds, source=source,
                          created_by=by, progress=progress)
     _finish_plan(ctx, result, output, show, force)
 
@@ -134,7 +134,7 @@ def approve(
 
     Example: roe approve plan.json --by vp-sales@example.com --note "Q3 territory cleanup"
     """
-    plan, previous, names = options.workspace(ctx).approve(plan_file, by, note,
+    plan, previous, names = options.workspace(ctx).writeback.approve(plan_file, by, note,
                                                            self_approve=self_approve)
     render.print_approval(plan, plan_file, previous, names, show)
 
@@ -161,7 +161,7 @@ def apply(
 
     Example: roe apply plan.json
     """
-    report, results_path = options.workspace(ctx).apply(plan_file, results,
+    report, results_path = options.workspace(ctx).writeback.apply(plan_file, results,
                                                         progress=render.progress_bar)
     render.print_apply_report(report, results_path)
     if report.interrupted:
@@ -195,6 +195,6 @@ def revert(
     """
     from ..plans import build_revert
 
-    result = options.workspace(ctx).plan(build_revert, results_file, source=source, created_by=by,
+    result = options.workspace(ctx).writeback.plan(build_revert, results_file, source=source, created_by=by,
                                          progress=render.progress_bar)
     _finish_plan(ctx, result, output, show, force)

@@ -1,6 +1,7 @@
 """Everything the CLI prints, by area: :mod:`.base` (the consoles, the one error printer,
 progress bars, literal text and cells), :mod:`.runs` (sync, audit, findings, nightly, doctor),
-:mod:`.writeback` (plans, approvals, applies), :mod:`.rules` and :mod:`.whatif`.
+:mod:`.writeback` (plans, approvals, applies), :mod:`.rules`, :mod:`.rulecases` (`roe rules
+test`) and :mod:`.whatif`.
 
 Commands compute, then hand their result here. Text from files or the CRM is printed literally
 and visibly: never as rich markup, control characters shown as escapes.
@@ -22,6 +23,7 @@ from .base import (  # noqa: F401
     progress_bar,
     set_widths,
 )
+from .rulecases import print_case_results  # noqa: F401
 from .rules import (  # noqa: F401
     print_rule_explained,
     print_rules_table,

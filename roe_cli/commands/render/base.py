@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.text import Text
 
+from ...progress import Advance, ignore_advance
 from ...shared.errors import RoeError
 from ...shared.text import visible, visible_json
-from ...workspace import Advance, ignore_advance
 
 if TYPE_CHECKING:
 
