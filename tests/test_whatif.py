@@ -193,3 +193,15 @@ def test_a_bad_proposed_file_is_refused_before_anything_runs(org, roe, tmp_path)
     assert "min_activitys" in res.stderr
     missing = roe("whatif", "--rules", str(tmp_path / "nope.toml"))
     assert missing.exit_code == 2 and "No rules file" in missing.stderr
+
+
+def test_o_dash_puts_only_the_delta_csv_on_stdout_and_the_table_on_stderr(org, roe,
+                                                                          tmp_path) -> None:
+    proposed = proposed_rules(tmp_path)
+    doc = whatif_json(roe, "--rules", str(proposed))
+    res = roe("whatif", "--as-of", AS_OF, "--rules", str(proposed), "-o", "-")
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(res.stdout.splitlines()))
+    assert len(rows) == len(doc["appear"]) + len(doc["disappear"])
+    assert {r["change"] for r in rows} == {"appear", "disappear"}
+    assert "Per owner" in res.stderr and "to standard output (csv)" in res.stderr
