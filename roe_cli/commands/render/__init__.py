@@ -1,6 +1,6 @@
 """Everything the CLI prints, by area: :mod:`.base` (the consoles, the one error printer,
 progress bars, literal text and cells), :mod:`.runs` (sync, audit, findings, nightly, doctor),
-:mod:`.writeback` (plans, approvals, applies) and :mod:`.rules`.
+:mod:`.writeback` (plans, approvals, applies), :mod:`.realign` and :mod:`.rules`.
 
 Commands compute, then hand their result here. Text from files or the CRM is printed literally
 and visibly: never as rich markup, control characters shown as escapes.
@@ -22,6 +22,7 @@ from .base import (  # noqa: F401
     progress_bar,
     set_widths,
 )
+from .realign import print_realign_balance, print_realign_left_out  # noqa: F401
 from .rules import (  # noqa: F401
     print_rule_explained,
     print_rules_table,
