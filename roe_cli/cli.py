@@ -27,6 +27,7 @@ from .commands.export_cmd import export_app
 from .commands.findings_cmd import findings_command
 from .commands.nightly_cmd import nightly
 from .commands.options import global_options
+from .commands.realign_cmd import realign
 from .commands.rules_cmd import rules_app
 from .commands.sync_cmd import sync
 from .commands.waive_cmd import waive_command
@@ -135,6 +136,7 @@ app.add_typer(rules_app, name="rules")
 app.command("sync")(sync)
 app.command("waive")(waive_command)
 app.command("reassign")(reassign)
+app.command("realign")(realign)
 app.command("approve")(approve)
 app.command("apply")(apply)
 app.command("revert")(revert)

@@ -6,6 +6,7 @@ build the :class:`~roe_cli.workspace.Workspace` that every command works on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,6 +19,7 @@ from . import render
 
 if TYPE_CHECKING:
     from ..findings import FindingFilter
+    from ..plans import BuildResult
 
 
 class Format(StrEnum):
@@ -169,3 +171,29 @@ def workspace(ctx: typer.Context) -> Workspace:
     """The workspace the global options describe."""
     obj = ctx.find_root().obj
     return obj if isinstance(obj, Workspace) else Workspace()
+
+
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Replace an existing -o file (never a plan that was approved or applied).")]
+
+
+def finish_plan(ctx: typer.Context, result: BuildResult, output: str | None, show: int,
+                force: bool, *, preface: Callable[[], None] | None = None) -> None:
+    """Print a built plan (after ``preface``, when given); save it when ``-o`` was given and it
+    changes something. ``-o -`` writes the plan's JSON to stdout, and everything else to stderr."""
+    from ..plans import plan_text
+
+    to_stdout = output == "-"
+    with render.messages_to_stderr(to_stdout):
+        if preface is not None:
+            preface()
+        render.print_plan(result, show, saving=bool(output))
+        if result.empty:
+            return
+        if to_stdout:
+            typer.echo(plan_text(result.plan), nl=False)
+            render.print_plan_written_to_stdout(result.plan)
+            return
+        ws = workspace(ctx)
+        path = ws.writeback.save_plan(result.plan, output, force=force) if output else None
+        render.print_plan_saved(result.plan, path)

@@ -17,30 +17,7 @@ from . import options, render
 from .options import PlanByOpt, PlanSourceOpt, ShowOpt
 
 if TYPE_CHECKING:
-    from ..plans import BuildResult
-
-
-ForceOpt = Annotated[bool, typer.Option(
-    "--force", help="Replace an existing -o file (never a plan that was approved or applied).")]
-
-
-def _finish_plan(ctx: typer.Context, result: BuildResult, output: str | None, show: int,
-                 force: bool) -> None:
-    """Print the plan; save it when ``-o`` was given and it changes something. ``-o -`` writes
-    the plan's JSON to stdout, and everything else to stderr."""
-    from ..plans import plan_text
-
-    to_stdout = output == "-"
-    with render.messages_to_stderr(to_stdout):
-        render.print_plan(result, show, saving=bool(output))
-        if result.empty:
-            return
-        if to_stdout:
-            typer.echo(plan_text(result.plan), nl=False)
-            render.print_plan_written_to_stdout(result.plan)
-            return
-        path = options.workspace(ctx).writeback.save_plan(result.plan, output, force=force) if output else None
-        render.print_plan_saved(result.plan, path)
+    pass
 
 
 def reassign(
@@ -63,7 +40,7 @@ def reassign(
         "writes it to standard output.")] = None,
     by: PlanByOpt = None,
     show: ShowOpt = 50,
-    force: ForceOpt = False,
+    force: options.ForceOpt = False,
 ) -> None:
     """Plan owner changes (a dry run: nothing is written to the CRM).
 
@@ -110,7 +87,7 @@ def reassign(
         kinds = options.split_list(objects) if objects is not None else list(OBJECT_TYPES)
         result = ws.writeback.plan(plans.build_transfer, transfer_from, to, objects=kinds, source=source,
                          created_by=by, progress=progress)
-    _finish_plan(ctx, result, output, show, force)
+    options.finish_plan(ctx, result, output, show, force)
 
 
 def approve(
@@ -180,7 +157,7 @@ def revert(
     source: PlanSourceOpt = None,
     by: PlanByOpt = None,
     show: ShowOpt = 50,
-    force: ForceOpt = False,
+    force: options.ForceOpt = False,
 ) -> None:
     """Plan the undo of an apply, from this mirror's apply journal (a dry run, like reassign).
 
@@ -197,4 +174,4 @@ def revert(
 
     result = options.workspace(ctx).writeback.plan(build_revert, results_file, source=source, created_by=by,
                                          progress=render.progress_bar)
-    _finish_plan(ctx, result, output, show, force)
+    options.finish_plan(ctx, result, output, show, force)

@@ -1,7 +1,7 @@
 """Everything the CLI prints, by area: :mod:`.base` (the consoles, the one error printer,
 progress bars, literal text and cells), :mod:`.runs` (sync, audit, findings, nightly, doctor),
-:mod:`.writeback` (plans, approvals, applies), :mod:`.rules`, :mod:`.rulecases` (`roe rules
-test`) and :mod:`.whatif`.
+:mod:`.writeback` (plans, approvals, applies), :mod:`.realign`, :mod:`.rules`, :mod:`.rulecases`
+(`roe rules test`) and :mod:`.whatif`.
 
 Commands compute, then hand their result here. Text from files or the CRM is printed literally
 and visibly: never as rich markup, control characters shown as escapes.
@@ -23,6 +23,7 @@ from .base import (  # noqa: F401
     progress_bar,
     set_widths,
 )
+from .realign import print_realign_balance, print_realign_left_out  # noqa: F401
 from .rulecases import print_case_results  # noqa: F401
 from .rules import (  # noqa: F401
     print_rule_explained,

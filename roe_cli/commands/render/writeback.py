@@ -29,7 +29,7 @@ def why_text(change: Change) -> str:
     if kind == "csv":
         return f"CSV row {why.get('row')}"
     if kind == "transfer":
-        return "transfer"
+        return f"realign: {why['realign']}" if why.get("realign") else "transfer"
     if kind == "revert":
         return f"revert row {why.get('row')}"
     return kind or ""
