@@ -24,6 +24,7 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from sqlalchemy import insert
+from sqlalchemy.exc import SQLAlchemyError
 
 from .audit import run_audit
 from .db import open_database
@@ -50,6 +51,11 @@ _RECORD_KEYS = {
     "changes": ("account", "old", "new", "at"),
     "expect": ("rule", "object", "related", "suggested", "status"),
 }
+_REQUIRED = {"owners": ("id",), "accounts": ("id",), "contacts": ("id",), "opportunities": ("id",),
+             "activities": ("at",), "changes": ("account", "at"), "expect": ("object",)}
+_TIMES = ("stage_changed", "created", "at")
+_FLAGS = ("active", "deleted", "closed", "won")
+_NUMBERS = ("employees", "amount")
 
 
 @dataclass(frozen=True)
@@ -145,8 +151,9 @@ def _check_keys(file: Path, where: str, table: Any, allowed: Iterable[str]) -> N
     allowed = list(allowed)
     for key in table:
         if key not in allowed:
+            hint = suggest(key, allowed, list_all_up_to=20)
             raise ConfigError(f"{file}: unknown key '{key}' in {where or 'the file'}"
-                              f"{suggest(key, allowed, list_all_up_to=20)}.", FIX_TODO)
+                              f"{hint}{'' if hint.endswith('?') else '.'}", FIX_TODO)
 
 
 def _case(file: Path, index: int, top: dict[str, Any], entry: Any) -> Case:
@@ -161,25 +168,59 @@ def _case(file: Path, index: int, top: dict[str, Any], entry: Any) -> Case:
     if as_of is None:
         raise ConfigError(f"{file}: {where} has no as_of (in the case or at the top of the file).",
                           FIX_TODO)
+    for table in (top, entry):
+        if not isinstance(table.get("rules", ""), str) or not isinstance(table.get("params", {}), dict):
+            raise ConfigError(f"{file}: {where}: rules must be TOML text (in triple quotes) and "
+                              "params a table ({ key = value }).", FIX_TODO)
+        if not all(isinstance(table.get(k, []), list) for k in _RECORD_KEYS):
+            raise ConfigError(f"{file}: {where}: records are lists: accounts = [{{ id = \"A1\" }}].",
+                              FIX_TODO)
     org: dict[str, tuple[Mapping[str, Any], ...]] = {}
     for kind, keys in _RECORD_KEYS.items():
         rows = [*(top.get(kind, []) if kind == "owners" else []), *entry.get(kind, [])]
-        for row in rows:
-            _check_keys(file, f"{where} {kind}", row, keys)
-        org[kind] = tuple(rows)
+        org[kind] = tuple(_record(file, f"{where} {kind}", row, keys, _REQUIRED[kind]) for row in rows)
+        if kind == "owners":  # a case's owner replaces the file's owner of the same id
+            org[kind] = tuple({o["id"]: o for o in org[kind]}.values())
+        ids = [r["id"] for r in org[kind] if "id" in r]
+        if twice := sorted({i for i in ids if ids.count(i) > 1}):
+            raise ConfigError(f"{file}: {where} has two {kind} with the id '{twice[0]}'.", FIX_TODO)
     params = {**top.get("params", {}), **entry.get("params", {})}
     if params and (codes is None or len(codes) != 1):
         raise ConfigError(f"{file}: {where} sets params but does not run exactly one rule.",
                           "Give rule = \"CODE\", or set the rule's settings in `rules` as [rules.CODE].")
     for e in org["expect"]:
-        if "object" not in e:
-            raise ConfigError(f"{file}: {where}: an expect entry has no object (\"type:id\").", FIX_TODO)
+        if ":" not in e["object"] or e.get("status", "open") not in ("open", "waived"):
+            raise ConfigError(f"{file}: {where}: expect {e['object']!r} needs object = \"type:id\" "
+                              "and a status of open or waived.", FIX_TODO)
         if "rule" not in e and (codes is None or len(codes) != 1):
             raise ConfigError(f"{file}: {where}: expect {e['object']} needs a rule "
                               "(the case runs more than one).", FIX_TODO)
     texts = tuple(t for t in (top.get("rules"), entry.get("rules")) if t)
     return Case(file, index, name, codes, _when(file, where, as_of), org, texts, params,
                 org.pop("expect"))
+
+
+def _record(file: Path, where: str, row: Any, keys: tuple[str, ...],
+            required: tuple[str, ...]) -> dict[str, Any]:
+    """A record checked: known keys, the ones it needs, values of the right kind; ids as text."""
+    _check_keys(file, where, row, keys)
+    if missing := [k for k in required if k not in row]:
+        raise ConfigError(f"{file}: {where}: {row} has no {missing[0]}.", FIX_TODO)
+    out = dict(row)
+    for key, value in row.items():
+        if key in _TIMES:
+            ok = isinstance(value, int | float | date) and not isinstance(value, bool)
+            kind = "a number of days before as_of or a TOML date"
+        elif key in _FLAGS:
+            ok, kind = isinstance(value, bool), "true or false"
+        elif key in _NUMBERS:
+            ok, kind = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+        else:
+            ok, kind = isinstance(value, str | int) and not isinstance(value, bool), "text"
+            out[key] = str(value)
+        if not ok:
+            raise ConfigError(f"{file}: {where}: {key} must be {kind}, not {value!r}.", FIX_TODO)
+    return out
 
 
 def _codes(file: Path, where: str, value: Any) -> tuple[str, ...] | None:
@@ -225,6 +266,8 @@ def run_case(case: Case, rules_file: Path | None, base: RulesConfig | None = Non
         _compare(result, case, audit.items or [])
     except RoeError as exc:
         result.error = str(exc).replace("\n", " ")
+    except SQLAlchemyError as exc:  # what the org breaks that the checks above let through
+        result.error = f"the case's org could not be loaded: {getattr(exc, 'orig', None) or exc}".replace("\n", " ")
     finally:
         if engine is not None:
             engine.dispose()
@@ -272,7 +315,7 @@ def _load_org(engine: Any, case: Case, config: RulesConfig) -> None:
             return None
         if isinstance(value, int | float) and not isinstance(value, bool):
             return case.as_of - timedelta(days=value)
-        return _when(case.file, case.label, value)
+        return _when(case.file, f"case #{case.index} ({case.name})", value)
 
     people = [dict(o) for o in org["owners"]]
     emails = {str(o.get("email", o["id"] if "@" in str(o["id"]) else "")).lower() for o in people}

@@ -227,3 +227,36 @@ expect = [{ object = "account:A1", status = "open" }]
     assert res.exit_code == 1, res.stdout + res.stderr
     assert res.stdout.splitlines()[0].startswith("PASS")
     assert "found, but OWN005 account:A1: status expected 'open', found 'waived'" in res.stdout
+
+
+@pytest.mark.parametrize(("records", "says"), [
+    ('accounts = [{ owner = "ana@acme.test" }]', "has no id"),
+    ('activities = [{ owner = "ana@acme.test" }]', "has no at"),
+    ('accounts = [{ id = "A1", employees = "lots" }]', "employees must be a number, not 'lots'"),
+    ('accounts = [{ id = "A1", created = "yesterday" }]', "created must be a number of days"),
+    ('accounts = [{ id = "A1", deleted = "no" }]', "deleted must be true or false"),
+    ('accounts = [{ id = "A1" }, { id = "A1" }]', "has two accounts with the id 'A1'"),
+    ('rules = { teams = 1 }', "rules must be TOML text"),
+    ('accounts = { id = "A1" }', "records are lists"),
+], ids=["no-id", "no-at", "number", "time", "flag", "duplicate", "rules-table", "not-a-list"])
+def test_a_malformed_record_is_refused_with_exit_2_naming_it_never_an_internal_error(
+        roe, user_files, records, says):
+    rules, cases = user_files
+    (cases / "bad.toml").write_text(
+        f'as_of = 2026-03-31\n[[case]]\nname = "bad"\nrule = "OWN005"\n{records}\nexpect = []\n',
+        encoding="utf-8")
+    res = roe("rules", "test", str(cases / "bad.toml"), rules=rules)
+    assert res.exit_code == 2, res.stdout + res.stderr
+    assert "bad.toml: case #1 (bad)" in res.stderr and says in res.stderr
+
+
+def test_a_case_owner_replaces_the_files_owner_of_the_same_id(roe, user_files):
+    rules, cases = user_files
+    (cases / "own.toml").write_text(
+        'as_of = 2026-03-31\nrule = "OWN002"\n'
+        'owners = [{ id = "zoe@acme.test", role = "Account Executive" }]\n'
+        '[[case]]\nname = "zoe has left"\nowners = [{ id = "zoe@acme.test", active = false }]\n'
+        'accounts = [{ id = "A1", owner = "zoe@acme.test", country = "DE" }]\n'
+        'expect = [{ object = "account:A1" }]\n', encoding="utf-8")
+    res = roe("rules", "test", str(cases / "own.toml"), rules=rules)
+    assert res.exit_code == 0, res.stdout + res.stderr
