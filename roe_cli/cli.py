@@ -9,6 +9,7 @@ their exit code here, in one place.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Mapping
@@ -35,6 +36,8 @@ from .commands.whatif_cmd import whatif
 from .commands.writeback_cmd import apply, approve, reassign, revert
 from .settings import database_url, rules_path
 from .shared.errors import EXIT_INTERNAL, EXIT_OK, RoeError, redact
+
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer stopped by SIGPIPE
 
 
 class _RoeGroup(TyperGroup):
@@ -90,6 +93,12 @@ class _RoeGroup(TyperGroup):
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (EXIT_OK if exc.code is None else 1)
             raise
+        except BrokenPipeError:  # the reader of stdout went away (`roe export -o - | head`)
+            code = EXIT_BROKEN_PIPE
+            runlog.log.info("standard output was closed by its reader; stopped writing")
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so that the exit's own flush cannot fail
+            ctx.exit(code)
         except (KeyboardInterrupt, typer.Abort):
             code = 130
             runlog.log.warning("interrupted (Ctrl-C)")

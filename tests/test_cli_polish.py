@@ -184,3 +184,23 @@ def test_a_refused_connection_to_salesforce_is_unreachable_within_a_minute(roe, 
     assert result.exit_code == 3, result.output
     assert f"Cannot reach Salesforce at 127.0.0.1:{port} (connection refused)" in result.stderr
     assert "notARealToken" not in result.output
+
+
+def test_a_reader_that_closes_the_pipe_early_is_no_internal_error(roe, tmp_path):
+    """`roe export findings -o - | head -1`: roe stops writing quietly, exit 141 as for SIGPIPE."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, RULES
+
+    db = tmp_path / "mirror.db"
+    assert roe("demo", "--accounts", "2000", db=str(db)).exit_code == 0  # more than a pipe holds
+    assert roe("audit", "--fail-on", "never", db=str(db)).exit_code == 0
+    command = (f"{sys.executable} -m roe_cli.cli --db {db} --rules {RULES} "
+               "export findings -o - | head -1")
+    run = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120, env={**__import__("os").environ,
+                                                      "PYTHONPATH": str(ROOT)})
+    assert run.stdout.count("\n") == 1 and "rule" in run.stdout  # the header line head kept
+    assert run.stderr == ""  # no internal-error paragraph, no traceback
+    assert run.returncode == 141

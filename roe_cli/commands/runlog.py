@@ -42,6 +42,7 @@ EXIT_MEANINGS = {
     EXIT_LOCKED: "another run holds the mirror",
     EXIT_INTERNAL: "internal error",
     130: "interrupted",
+    141: "standard output closed by its reader",
 }
 
 def command_line(argv: list[str]) -> str:
