@@ -126,21 +126,8 @@ def test_an_apply_killed_while_the_crm_takes_a_batch_writes_each_record_once(
         hs_emulator, roe, hs_rules, tmp_path, engine, db_url):
     hs_emulator.load_demo(40, seed=5, as_of=AS_OF)
     assert roe("sync", "--source", "hubspot", rules=hs_rules).exit_code == 0
-    with engine.connect() as conn:  # the active owner with the most accounts, to another one
-        old = conn.execute(
-            select(accounts.c.owner_id).join(owners, (owners.c.id == accounts.c.owner_id)
-                                             & (owners.c.source == accounts.c.source))
-            .where(owners.c.active.is_(True), accounts.c.deleted.is_(False))
-            .group_by(accounts.c.owner_id).order_by(func.count().desc(), accounts.c.owner_id)
-        ).scalars().first()
-        new = conn.execute(select(owners.c.id).where(owners.c.active.is_(True),
-                                                     owners.c.id != old).order_by(owners.c.id)
-                           ).scalars().first()
     plan = tmp_path / "plan.json"
-    result = roe("reassign", "--transfer-from", old, "--to", new, "--source", "hubspot",
-                 "-o", str(plan), rules=hs_rules)
-    assert result.exit_code == 0, result.output
-    assert roe("approve", str(plan), "--by", "vp@example.com", rules=hs_rules).exit_code == 0
+    _old, new = approved_transfer(roe, engine, "hubspot", hs_rules, plan)
     hs_emulator.clear_log()
 
     # The contacts' batch reaches HubSpot, which takes it after a pause; roe dies meanwhile,
@@ -314,8 +301,9 @@ def test_hubspot_that_never_answers_in_time_ends_the_sync_with_exit_3_keeping_wh
         assert conn.execute(select(func.count()).select_from(accounts)).scalar_one() > 0
 
 
-def approved_transfer(roe, engine, source: str, rules, plan: Path) -> None:
-    """An approved plan moving the book of the active owner with the most accounts."""
+def approved_transfer(roe, engine, source: str, rules, plan: Path) -> tuple[str, str]:
+    """An approved plan moving the book of the active owner with the most accounts: the old and
+    the new owner's ids."""
     with engine.connect() as conn:
         old = conn.execute(
             select(accounts.c.owner_id).join(owners, (owners.c.id == accounts.c.owner_id)
@@ -330,6 +318,7 @@ def approved_transfer(roe, engine, source: str, rules, plan: Path) -> None:
                  "-o", str(plan), rules=rules)
     assert result.exit_code == 0, result.output
     assert roe("approve", str(plan), "--by", "vp@example.com", rules=rules).exit_code == 0
+    return old, new
 
 
 def test_a_hubspot_write_that_times_out_is_not_sent_again_and_the_rerun_writes_each_record_once(
