@@ -107,6 +107,9 @@ opportunities = Table(
     Column("close_date", Date),
     Column("is_closed", Boolean, nullable=False, default=False),
     Column("is_won", Boolean, nullable=False, default=False),
+    # Where the deal came from, as the CRM names it (Salesforce LeadSource, a HubSpot deal
+    # property); the KPI export counts the values configured as referrals.
+    Column("lead_source", String(255)),
     Column("created_at", DateTime),
     Column("updated_at", DateTime),
     Column("deleted", Boolean, nullable=False, default=False),
@@ -134,6 +137,26 @@ activities = Table(
     Index(None, "source", "contact_id", "owner_id", "occurred_at"),
     Index(None, "source", "opportunity_id", "owner_id", "occurred_at"),
     Index(None, "source", "occurred_at"),  # activity in a window (OWN004, KPI exports)
+)
+
+# The account team: who works an account beside its owner. From Salesforce ``AccountTeamMember``
+# (``origin`` 'AccountTeamMember', ``id`` the CRM's id) and from user fields on the account itself
+# (Salesforce ``team_fields``, HubSpot ``team_properties``: ``origin`` the field's API name, ``id``
+# '<account id>/<field>'). The account's owner is not stored here: the rules count it as a member.
+account_team_members = Table(
+    "account_team_members",
+    metadata,
+    Column("source", String(SOURCE), primary_key=True),
+    Column("id", String(ID + 1 + 255), primary_key=True),
+    Column("account_id", String(ID), nullable=False),
+    Column("user_id", String(ID), nullable=False),
+    Column("team_role", String(255)),  # the role as the CRM names it (TeamMemberRole, the key)
+    Column("origin", String(255), nullable=False),
+    Column("created_at", DateTime),
+    Column("updated_at", DateTime),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Index(None, "source", "account_id", "user_id"),
+    Index(None, "source", "user_id"),
 )
 
 ownership_changes = Table(
