@@ -363,3 +363,27 @@ def test_roe_demo_and_its_audit_still_run_with_the_team_object_in_the_sync_vocab
     assert built.exit_code == 0, built.output
     audit = roe("audit", "--as-of", AS_OF.isoformat(), "--fail-on", "never")
     assert audit.exit_code == 0, audit.output
+
+
+@pytest.mark.parametrize("sf_emulator", [{"accounts": 250, "seed": 3}], indirect=True)
+def test_team_rows_and_team_fields_come_through_bulk_api_2_pulls_the_same(sf_emulator, engine):
+    org = sf_emulator.org
+    _users, accts = seed_teams(org, n_team=450)
+    for account_id in accts[200:]:  # on accounts of the bulk part of the pull too
+        org.update("Account", account_id, Sales_Engineer__c=_users[1])
+    sync(engine, connector(bulk_threshold=100, page_size=200), full=True)
+    bulk = {r.sobject for r in sf_emulator.requests if r.path.endswith("/jobs/query")}
+    assert {"Account", "AccountTeamMember"} <= bulk
+    assert members(engine, "salesforce") == expected_sf(org)
+
+
+@SMALL
+def test_a_full_sync_that_finds_account_teams_gone_keeps_the_members_and_warns(sf_emulator, engine):
+    org = sf_emulator.org
+    seed_teams(org)
+    sync(engine, connector(), full=True)
+    before = members(engine, "salesforce")
+    org.unavailable.add("AccountTeamMember")  # turned off, or the user lost access
+    report = sync(engine, connector(), full=True)
+    assert len([n for n in report.notes if "no account teams" in n]) == 1
+    assert members(engine, "salesforce") == before
