@@ -28,10 +28,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from roe_cli.shared.errors import CrmError
 from roe_cli.shared.vocab import Source
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+
+
+# ``origin`` of account team members pulled as records of their own (Salesforce
+# AccountTeamMember); any other origin names the user field on the account that gave the member.
+TEAM_OBJECT_ORIGIN = "AccountTeamMember"
 
 
 @dataclass
@@ -46,6 +52,17 @@ class Page:
     deleted_ids: list[str] = field(default_factory=list)
     # An opaque resume point stored with the watermark, for CRMs that page by cursor.
     cursor: str | None = None
+    # On account pages only: the account team members that user fields on these accounts name
+    # (Salesforce ``team_fields``, HubSpot ``team_properties``), rows of ``account_team_members``
+    # without ``source``. The complete set for the page's accounts: a member of those accounts
+    # from a field that is no longer in the set is removed. None: the connector reads no fields.
+    team_members: list[dict[str, Any]] | None = None
+
+
+class ObjectUnavailable(CrmError):
+    """Raised by ``pull`` before any page when the CRM does not have the object at all (a
+    Salesforce org without account teams). The sync engine warns once, goes on with the other
+    objects, and skips the object on later incremental syncs; a full sync checks again."""
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,13 @@ from sqlalchemy import Row, Table, and_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from connectors.base import Connector, Page
+from connectors.base import TEAM_OBJECT_ORIGIN, Connector, ObjectUnavailable, Page
 
-from .models import CRM_TABLES, OWNED_TABLES, ownership_changes, sync_state
+from .models import CRM_TABLES, OWNED_TABLES, account_team_members, ownership_changes, sync_state
 from .shared.clock import utcnow
 from .shared.errors import CrmError
 from .shared.vocab import SYNC_OBJECTS, SyncObject
+from .teamsync import write_field_members
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,11 @@ log = logging.getLogger(__name__)
 OVERLAP = timedelta(minutes=5)
 _ID_CHUNK = 500
 DEFAULT_MAX_DELETE_SHARE = 0.10
+# The tables a sync writes, by object type.
+SYNC_TABLES: dict[str, Table] = {**CRM_TABLES, SyncObject.ACCOUNT_TEAM_MEMBER: account_team_members}
+# The cursor stored for an object the CRM does not have (see ObjectUnavailable): incremental syncs
+# skip it without a call; a full sync asks again.
+UNAVAILABLE = "unavailable"
 
 
 @dataclass(frozen=True)
@@ -154,8 +160,10 @@ def set_watermark(
         )
 
 
-def write_page(conn: Connection, source: str, page: Page, report: ObjectReport) -> None:
-    """Write one page into the mirror in the caller's transaction."""
+def write_page(conn: Connection, source: str, page: Page, report: ObjectReport,
+               team_report: ObjectReport | None = None) -> None:
+    """Write one page into the mirror in the caller's transaction (an account page's
+    ``team_members`` too, counted in ``team_report``)."""
     if page.object_type == SyncObject.OWNERSHIP_CHANGE:
         rows = [{"source": source, **row} for row in page.rows]
         keys = ["source", "object_type", "object_id", "changed_at", "origin"]
@@ -176,7 +184,7 @@ def write_page(conn: Connection, source: str, page: Page, report: ObjectReport) 
         report.inserted += len(fresh)
         return
 
-    table = CRM_TABLES[page.object_type]
+    table = SYNC_TABLES[page.object_type]
     rows = [{"source": source, **row} for row in page.rows]
     report.read += len(rows)
     ids = [row["id"] for row in rows]
@@ -233,6 +241,12 @@ def write_page(conn: Connection, source: str, page: Page, report: ObjectReport) 
                 .values(deleted=True)
             )
             report.deleted += result.rowcount
+    if page.team_members is not None and page.object_type == SyncObject.ACCOUNT:
+        write_field_members(
+            conn, source, {row["id"]: row.get("updated_at") for row in page.rows},
+            page.team_members,
+            team_report or ObjectReport(SyncObject.ACCOUNT_TEAM_MEMBER),
+        )
 
 
 def sync(
@@ -258,18 +272,34 @@ def sync(
         obj_report = report.objects.setdefault(object_type, ObjectReport(object_type))
         with engine.connect() as conn:
             state = get_state(conn, source, object_type)
+        if not full and state is not None and state.cursor == UNAVAILABLE:
+            log.info("%s: %s skipped, the CRM did not have it (a full sync checks again)",
+                     source, object_type)
+            continue
         since = None
         if not full and state is not None and state.watermark is not None:
             since = state.watermark - OVERLAP
-        seen: set[str] | None = set() if full and object_type in CRM_TABLES else None
-        for page in connector.pull(object_type, since, full):
+        seen: set[str] | None = set() if full and object_type in SYNC_TABLES else None
+        team_report = None
+        if object_type == SyncObject.ACCOUNT:
+            team_report = report.objects.setdefault(
+                SyncObject.ACCOUNT_TEAM_MEMBER, ObjectReport(SyncObject.ACCOUNT_TEAM_MEMBER))
+        try:
+            for page in connector.pull(object_type, since, full):
+                with engine.begin() as conn:
+                    write_page(conn, source, page, obj_report, team_report)
+                    set_watermark(conn, source, object_type, page.watermark, page.cursor)
+                if seen is not None:
+                    seen.update(row["id"] for row in page.rows)
+                if on_page:
+                    on_page(object_type, len(page.rows))
+        except ObjectUnavailable as exc:
+            note = f"Warning: {exc.what}" + (f" {exc.todo}" if exc.todo else "")
+            log.info("%s: %s", source, note)  # the note is the one line the user sees
+            report.notes.append(note)
             with engine.begin() as conn:
-                write_page(conn, source, page, obj_report)
-                set_watermark(conn, source, object_type, page.watermark, page.cursor)
-            if seen is not None:
-                seen.update(row["id"] for row in page.rows)
-            if on_page:
-                on_page(object_type, len(page.rows))
+                set_watermark(conn, source, object_type, None, UNAVAILABLE)
+            continue
         with engine.begin() as conn:
             refused = None
             if seen is not None:
@@ -297,12 +327,14 @@ def _mark_unseen_deleted(conn: Connection, source: str, object_type: str, seen: 
     With ``max_share`` (None: no limit), nothing is marked and a :class:`DeleteRefusal` comes
     back when that would be more than ``max_share`` of the live records, or when the pull
     returned nothing of an object the mirror holds."""
-    table = CRM_TABLES[object_type]
+    table = SYNC_TABLES[object_type]
     if object_type == SyncObject.OWNER:
         return 0  # owners are never deleted, only deactivated; the CRM lists inactive ones too
-    live = list(conn.execute(
-        select(table.c.id).where(table.c.source == source, table.c.deleted.is_(False))
-    ).scalars())
+    where = [table.c.source == source, table.c.deleted.is_(False)]
+    if object_type == SyncObject.ACCOUNT_TEAM_MEMBER:
+        # Members named by fields on the account come with the accounts, not with this pull.
+        where.append(table.c.origin == TEAM_OBJECT_ORIGIN)
+    live = list(conn.execute(select(table.c.id).where(*where)).scalars())
     gone = [row_id for row_id in live if row_id not in seen]
     if max_share is not None and gone and (not seen or len(gone) > max_share * len(live)):
         return DeleteRefusal(object_type, len(live), len(seen), len(gone))

@@ -80,7 +80,7 @@ def test_sync_and_audit_find_exactly_the_planted_conflicts_then_follow_changes(s
 
     result = roe("sync", "--source", "salesforce")
     assert result.exit_code == 0, result.output
-    assert len(sf_emulator.requests) == 7  # one call per sObject
+    assert len(sf_emulator.requests) == 8  # one call per sObject (AccountTeamMember included)
     with engine.connect() as conn:
         account = conn.execute(select(accounts).where(accounts.c.id == account_id)).mappings().one()
         assert (account["owner_id"], account["domain"]) == (new_owner, "changed-domain.example")

@@ -36,7 +36,8 @@ from roe_cli.sync import sync
 from tests.conftest import AS_OF
 from tests.emulators.salesforce import sf_emulator  # noqa: F401
 
-SOBJECTS = ("User", "Account", "Contact", "Opportunity", "Event", "Task", "AccountHistory")
+SOBJECTS = ("User", "Account", "AccountTeamMember", "Contact", "Opportunity", "Event", "Task",
+            "AccountHistory")
 TABLES = {"owner": owners, "account": accounts, "contact": contacts, "opportunity": opportunities,
           "activity": activities}
 

@@ -36,6 +36,7 @@ from .mapping import (
     HS_OBJECT,
     OWNER,
     OWNER_ASSIGNED,
+    TEAM_KEY,
     Mapping,
     crm_id,
     cursor_property,
@@ -146,9 +147,12 @@ class HubSpotConnector:
             if stream.drained:
                 active.remove(hs_type)
             rows = []
+            team: list[dict] | None = [] if object_type == "account" else None
             if records:
                 links = self._links(hs_type, [str(r["id"]) for r in records])
                 rows = [self.mapping.row(hs_type, r, links.get(str(r["id"]))) for r in records]
+                if object_type == "account":
+                    team = [m for row in rows for m in row.pop(TEAM_KEY)]
                 if hint is not None:
                     self._add_hint(hint, records, since)
             frontiers = [st.frontier for st in streams.values()]
@@ -159,7 +163,7 @@ class HubSpotConnector:
                 if moved_to is None or low > moved_to:
                     watermark = moved_to = low
             if rows or watermark is not None:
-                yield Page(object_type, rows, watermark=watermark)
+                yield Page(object_type, rows, watermark=watermark, team_members=team)
         if hint is not None:
             hint.complete = True
             hint.frontier = moved_to

@@ -45,6 +45,7 @@ OWNER = "hubspot_owner_id"
 OWNER_ASSIGNED = "hubspot_owner_assigneddate"
 CREATED = "createdate"
 OBJECT_ID = "hs_object_id"
+TEAM_KEY = "team"  # an account row's property team members, moved by the connector to its Page
 
 
 def cursor_property(hs_type: str) -> str:
@@ -141,6 +142,7 @@ class Mapping:
                             s.country_property, s.state_property, s.employees_property,
                             s.revenue_property, s.industry_property, s.lifecycle_stage_property]
             props += [self.stage_date(stage) for stage in s.lifecycle_stages]
+            props += list(s.team_properties.values())
         elif hs_type == "contacts":
             props = base + [OWNER_ASSIGNED, "email", "firstname", "lastname", "jobtitle",
                             s.lifecycle_stage_property]
@@ -211,7 +213,23 @@ class Mapping:
             "created_at": self.created(record),
             "updated_at": self.modified("companies", record),
             "deleted": False,
+            TEAM_KEY: self.team_members(record),
         }
+
+    def team_members(self, record: dict) -> list[dict]:
+        """The members the company's owner properties name (``team_properties``), one per
+        non-empty property; id ``'<company id>/<property>'``."""
+        p = record.get("properties") or {}
+        company = str(record["id"])
+        updated = self.modified("companies", record)
+        members = []
+        for role, name in self.settings.team_properties.items():
+            user = crm_id(p.get(name))
+            if user is not None and user.isdigit():  # an owner id; anything else is no owner
+                members.append({"id": f"{company}/{name}", "account_id": company,
+                                "user_id": user, "team_role": role, "origin": name,
+                                "updated_at": updated})
+        return members
 
     def contact_row(self, record: dict, links: abc.Mapping[str, str | None]) -> dict:
         s = self.settings

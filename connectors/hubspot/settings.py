@@ -12,12 +12,14 @@ searches_per_second = 4
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from roe_cli.shared.vocab import OBJECT_TYPES
 
+_PROPERTY_NAME = re.compile(r"^[a-z][a-z0-9_]*$")  # a HubSpot property's internal name
 HUBSPOT_OBJECTS = OBJECT_TYPES  # the objects whose owner roe reads and writes
 ACTIVITY_TYPES = ("calls", "meetings", "emails", "tasks", "notes")
 DEFAULT_LIFECYCLE_STAGES = [
@@ -140,6 +142,32 @@ class HubSpotSettings(BaseModel):
         description="On incremental syncs, list archived records to mark them deleted (one more "
         "call per object, plus one per 100 archived records). A --full sync finds them anyway.",
     )
+
+
+    # ---- account teams ---------------------------------------------------------------------
+    team_properties: dict[str, str] = Field(
+        default_factory=dict,
+        description="Owner-type company properties whose owners belong to the account team, by "
+        "team role, such as { CSM = \"csm_owner\" }: read with the companies; each non-empty "
+        "value is a member with that team role, and an emptied property removes the member.",
+    )
+
+    @field_validator("team_properties")
+    @classmethod
+    def _team_properties(cls, value: dict[str, str]) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        for role, name in value.items():
+            if not role.strip() or len(role) > 255:
+                raise ValueError("team_properties: a team role is empty or longer than 255 "
+                                 "characters; name it, such as CSM = \"csm_owner\"")
+            if not _PROPERTY_NAME.match(name):
+                raise ValueError(f"team_properties: {name!r} (team role {role!r}) is not a "
+                                 "property's internal name, such as csm_owner (lower case)")
+            if name in seen:
+                raise ValueError(f"team_properties: {name!r} is given for both {seen[name]!r} "
+                                 f"and {role!r}; give each property one team role")
+            seen[name] = role
+        return value
 
     @field_validator("lifecycle_stages")
     @classmethod

@@ -35,10 +35,10 @@ from datetime import datetime
 from roe_cli.shared.errors import CrmError, UsageError
 from roe_cli.shared.vocab import Source
 
-from ..base import OwnerChange, Page, WriteResult
+from ..base import ObjectUnavailable, OwnerChange, Page, WriteResult
 from . import mapping
 from .client import Credentials, SalesforceClient
-from .mapping import COLLECTION_LIMIT
+from .mapping import COLLECTION_LIMIT, TEAM_KEY
 from .settings import SalesforceSettings
 
 log = logging.getLogger(__name__)
@@ -88,8 +88,11 @@ class SalesforceConnector:
             for records, ordered in self._read(query, since, state):
                 if not records:
                     continue
+                team: list[dict] | None = None
                 try:
                     rows = [row for row in map(query.convert, records) if row is not None]
+                    if object_type == "account":
+                        team = [m for row in rows for m in row.pop(TEAM_KEY)]
                     page_newest = max(filter(None, (mapping.stamp(r, query) for r in records)), default=None)
                 except (KeyError, ValueError, TypeError) as exc:
                     raise CrmError(
@@ -102,7 +105,7 @@ class SalesforceConnector:
                     newest = page_newest
                 watermark = page_newest if last_query and ordered else None
                 unmarked = unmarked or watermark is None
-                yield Page(object_type, rows, watermark=watermark)
+                yield Page(object_type, rows, watermark=watermark, team_members=team)
         if unmarked and newest is not None:
             yield Page(object_type, [], watermark=newest)
 
@@ -112,7 +115,7 @@ class SalesforceConnector:
         action = f"reading {query.sobject}"
         pages = self.client.query_pages(soql, include_deleted=query.deletable, action=action)
         first = True
-        for page in pages:
+        for page in _unless_missing(pages, query.sobject):
             if state.horizon is None:
                 state.horizon = self.client.server_time
             records = [mapping.flatten(r) for r in page["records"]]
@@ -278,6 +281,28 @@ class SalesforceConnector:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _unless_missing(pages: Iterator[dict], sobject: str) -> Iterator[dict]:
+    """``pages``, but an org without account teams (INVALID_TYPE on AccountTeamMember's first
+    page) raises :class:`ObjectUnavailable` so that the sync warns and goes on."""
+    try:
+        first = next(pages)
+    except StopIteration:
+        return
+    except CrmError as exc:
+        if sobject == "AccountTeamMember" and "INVALID_TYPE" in exc.what:
+            raise ObjectUnavailable(
+                "This Salesforce org has no account teams (AccountTeamMember is not available "
+                "to the user roe signs in as), so only the team_fields of accounts give team "
+                "members.",
+                "Nothing to do unless the org uses account teams: then turn them on (Setup > "
+                "Account Teams) or give the user read access, and run `roe sync --full`. Later "
+                "syncs skip the object until a full sync.",
+            ) from None
+        raise
+    yield first
+    yield from pages
 
 
 class _StageHistory:

@@ -15,7 +15,8 @@ from roe_cli.shared.crmtext import summarize_body
 # Salesforce named a field, an object or the query's shape: a setting may name something wrong.
 FIELD_HINT = (
     "Check the field settings in the [salesforce] table of rules.toml (lifecycle_stage_field, "
-    "country_field, state_field, user_team_field, contact_lifecycle_stage_field) against the org, "
+    "country_field, state_field, user_team_field, contact_lifecycle_stage_field, team_fields) "
+    "against the org, "
     "and that the user roe signs in as can see those fields."
 )
 FIELD_CODES = frozenset({

@@ -16,9 +16,11 @@ from datetime import UTC, date, datetime
 
 from roe_cli.shared.domains import email_domain, normalize_domain
 
+from ..base import TEAM_OBJECT_ORIGIN
 from .settings import SalesforceSettings
 
 COLLECTION_LIMIT = 200  # records per sObject Collections call, Salesforce's maximum
+TEAM_KEY = "team"  # an account row's field team members, moved by the connector to its Page
 
 # Mirror object types roe can reassign, and the sObjects behind them.
 SOBJECT_BY_TYPE = {"account": "Account", "contact": "Contact", "opportunity": "Opportunity"}
@@ -26,7 +28,8 @@ SOBJECT_BY_TYPE = {"account": "Account", "contact": "Contact", "opportunity": "O
 # Key prefixes of the ids a Task or Event can point at.
 ACCOUNT_PREFIX, CONTACT_PREFIX, OPPORTUNITY_PREFIX = "001", "003", "006"
 _SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
-_OWNER_PREFIXES = ("005", "00G")  # a user or a queue
+USER_PREFIX = "005"
+_OWNER_PREFIXES = (USER_PREFIX, "00G")  # a user or a queue
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ def _account(settings: SalesforceSettings) -> SObjectQuery:
     fields = tuple(dict.fromkeys((
         "Id", "Name", "Website", "OwnerId", "ParentId", country, state, "NumberOfEmployees",
         "AnnualRevenue", "Industry", stage, "CreatedDate", "LastModifiedDate", "SystemModstamp",
-        "IsDeleted",
+        "IsDeleted", *settings.team_fields.values(),
     )))
 
     def convert(r: dict) -> dict:
@@ -192,10 +195,42 @@ def _account(settings: SalesforceSettings) -> SObjectQuery:
             "created_at": timestamp(r.get("CreatedDate")),
             "updated_at": timestamp(r.get("LastModifiedDate") or r.get("SystemModstamp")),
             "deleted": boolean(r.get("IsDeleted")),
+            TEAM_KEY: team_members(r, settings.team_fields),
         }
 
     return SObjectQuery("Account", "account", fields, convert,
                         subqueries=(stage_history_subquery(settings),))
+
+
+def team_members(r: dict, team_fields: dict[str, str]) -> list[dict]:
+    """The members the account's user fields name: one per non-empty field (see ``team_fields``)."""
+    members = []
+    updated = timestamp(r.get("LastModifiedDate") or r.get("SystemModstamp"))
+    for role, name in team_fields.items():
+        user = text(r.get(name))
+        if user is not None and is_sf_id(user) and user.startswith(USER_PREFIX):  # users only
+            members.append({"id": f"{r['Id']}/{name}", "account_id": r["Id"], "user_id": user,
+                            "team_role": role, "origin": name, "updated_at": updated})
+    return members
+
+
+def _account_team_member(settings: SalesforceSettings) -> SObjectQuery:
+    fields = ("Id", "AccountId", "UserId", "TeamMemberRole", "CreatedDate", "SystemModstamp",
+              "IsDeleted")
+
+    def convert(r: dict) -> dict:
+        return {
+            "id": r["Id"],
+            "account_id": r["AccountId"],
+            "user_id": r["UserId"],
+            "team_role": text(r.get("TeamMemberRole")),
+            "origin": TEAM_OBJECT_ORIGIN,
+            "created_at": timestamp(r.get("CreatedDate")),
+            "updated_at": timestamp(r.get("SystemModstamp")),
+            "deleted": boolean(r.get("IsDeleted")),
+        }
+
+    return SObjectQuery("AccountTeamMember", "account_team_member", fields, convert)
 
 
 def _contact(settings: SalesforceSettings) -> SObjectQuery:
@@ -345,6 +380,7 @@ def queries_for(object_type: str, settings: SalesforceSettings) -> list[SObjectQ
     builders = {
         "owner": (_owner,),
         "account": (_account,),
+        "account_team_member": (_account_team_member,),
         "contact": (_contact,),
         "opportunity": (_opportunity,),
         "activity": (_event, _task),

@@ -6,11 +6,14 @@ Every setting has a default, so an org that uses the standard fields needs no ta
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # An API field name: letters, digits and underscores (custom fields end in __c). Checked so that a
 # setting can never inject SOQL.
 _FIELD_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
+_FIELD_RE = re.compile(_FIELD_NAME)
 
 
 class SalesforceSettings(BaseModel):
@@ -125,3 +128,36 @@ class SalesforceSettings(BaseModel):
             "used this share of its rolling 24-hour API request limit, leaving room for other integrations."
         ),
     )
+
+
+    # ---- account teams ---------------------------------------------------------------------
+    team_fields: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "User lookup fields on Account whose users belong to the account team, by team role, "
+            "such as { CSM = \"CSM__c\" }: read with the accounts; each non-empty value is a member "
+            "with that team role, and an emptied field removes the member. AccountTeamMember rows "
+            "are read as well when the org has account teams."
+        ),
+    )
+
+    @field_validator("team_fields")
+    @classmethod
+    def _team_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        return check_team_fields(value, "team_fields", "Account field's API name, such as CSM__c")
+
+
+def check_team_fields(value: dict[str, str], key: str, what: str) -> dict[str, str]:
+    """Team roles must be non-empty words and each field an API name (it goes into queries)."""
+    seen: dict[str, str] = {}
+    for role, name in value.items():
+        if not role.strip() or len(role) > 255:
+            raise ValueError(f"{key}: a team role is empty or longer than 255 characters; name "
+                             "it, such as CSM = ...")
+        if not _FIELD_RE.match(name):
+            raise ValueError(f"{key}: {name!r} (team role {role!r}) is not an {what}")
+        if name.lower() in seen:
+            raise ValueError(f"{key}: {name!r} is given for both {seen[name.lower()]!r} and "
+                             f"{role!r}; give each field one team role")
+        seen[name.lower()] = role
+    return value

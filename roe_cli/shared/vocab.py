@@ -27,10 +27,11 @@ class ObjectType(StrEnum):
 
 class SyncObject(StrEnum):
     """What a sync pulls, in pull order: owners first (rules and observed changes need them),
-    history last."""
+    account team members after accounts, history last."""
 
     OWNER = "owner"
     ACCOUNT = "account"
+    ACCOUNT_TEAM_MEMBER = "account_team_member"
     CONTACT = "contact"
     OPPORTUNITY = "opportunity"
     ACTIVITY = "activity"

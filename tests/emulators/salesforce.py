@@ -74,6 +74,13 @@ SCHEMA: dict[str, dict[str, str]] = {
         "BillingStateCode": "string", "NumberOfEmployees": "int", "AnnualRevenue": "double",
         "Industry": "string", "Type": "string", "CreatedDate": "datetime",
         "LastModifiedDate": "datetime", "SystemModstamp": "datetime", "IsDeleted": "boolean",
+        # Custom user lookups, for [salesforce] team_fields.
+        "CSM__c": "id", "Sales_Engineer__c": "id",
+    },
+    "AccountTeamMember": {
+        "Id": "id", "AccountId": "id", "UserId": "id", "TeamMemberRole": "string",
+        "AccountAccessLevel": "string", "CreatedDate": "datetime", "LastModifiedDate": "datetime",
+        "SystemModstamp": "datetime", "IsDeleted": "boolean",
     },
     "Contact": {
         "Id": "id", "AccountId": "id", "OwnerId": "id", "Email": "string", "FirstName": "string",
@@ -115,10 +122,13 @@ PARENTS = {
     ("Opportunity", "Account"): ("Account", "AccountId"),
     ("Opportunity", "Owner"): ("User", "OwnerId"),
     ("AccountHistory", "Account"): ("Account", "AccountId"),
+    ("AccountTeamMember", "Account"): ("Account", "AccountId"),
+    ("AccountTeamMember", "User"): ("User", "UserId"),
 }
 CHILDREN = {("Account", "Histories"): ("AccountHistory", "AccountId")}
 KEY_PREFIX = {"UserRole": "00E", "User": "005", "Account": "001", "Contact": "003",
-              "Opportunity": "006", "Task": "00T", "Event": "00U", "AccountHistory": "017"}
+              "Opportunity": "006", "Task": "00T", "Event": "00U", "AccountHistory": "017",
+              "AccountTeamMember": "01M"}
 WRITABLE = ("Account", "Contact", "Opportunity", "Task", "Event")
 # Account fields whose changes Salesforce records in AccountHistory (field history tracking).
 TRACKED = {"OwnerId": "Owner", "Type": "Type"}
@@ -322,6 +332,9 @@ class SalesforceOrg:
         self._ids = itertools.count(1)
         self._refusals: dict[str, tuple[str, str]] = {}
         self._roles: dict[str, str] = {}
+        # sObjects this org does not have (e.g. AccountTeamMember when account teams are off):
+        # queries on them fail with INVALID_TYPE, as Salesforce answers.
+        self.unavailable: set[str] = set()
 
     # -- time and ids
     def now(self) -> datetime:
@@ -417,7 +430,7 @@ class SalesforceOrg:
             old = self.records[sobject][record_id]
             self.records[sobject][record_id] = {**old, "IsDeleted": True, "SystemModstamp": now}
             if cascade and sobject == "Account":
-                for child in ("Contact", "Opportunity"):
+                for child in ("Contact", "Opportunity", "AccountTeamMember"):
                     for rid, rec in list(self.records[child].items()):
                         if rec.get("AccountId") == record_id and not rec["IsDeleted"]:
                             self.records[child][rid] = {**rec, "IsDeleted": True, "SystemModstamp": now}
@@ -569,8 +582,11 @@ class SalesforceOrg:
         return query
 
     def _check(self, query: ParsedQuery, sobject: str) -> None:
-        if sobject not in SCHEMA:
-            raise SoqlError("INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
+        if sobject not in SCHEMA or sobject in self.unavailable:
+            raise SoqlError("INVALID_TYPE", f"sObject type '{sobject}' is not supported. If you are "
+                            "attempting to use a custom object, be sure to append the '__c' after "
+                            "the entity name. Please reference your WSDL or the describe call for "
+                            "the appropriate names.")
         for name in query.fields:
             self.field_type(sobject, name)
         for sub in query.subqueries:
