@@ -7,9 +7,12 @@ A connector does three things and nothing else:
   (``roe_cli.sync``) commits each page atomically and only then moves the watermark.
 * ``read_owners(object_type, ids)``: the owners the CRM holds right now, for drift checks.
 * ``update_owners(object_type, changes)``: write owner changes in the CRM's batch calls and return
-  one :class:`WriteResult` per change, in order.
+  one :class:`WriteResult` per change, in order. ``object_type`` None means the changes may be of
+  several types (each :class:`OwnerChange` names its own): only a connector that says
+  ``write_mixed_types = True`` is ever called so.
 
-Beside those it tells the core how many changes one write call takes (``write_batch_size``), how
+Beside those it tells the core how many changes one write call takes (``write_batch_size``),
+whether one call takes several object types (``write_mixed_types``, False when absent), how
 many HTTP calls it made (``api_calls()``) and the CRM's own API usage (``api_usage_text()``).
 
 Each connector package has the same files: ``settings`` (its ``rules.toml`` table), ``factory``
@@ -80,12 +83,31 @@ class WriteResult:
     error: str | None = None
 
 
+def write_each_type(
+    changes: Sequence[OwnerChange],
+    write: Callable[[str, Sequence[OwnerChange]], list[WriteResult]],
+) -> list[WriteResult]:
+    """``update_owners(None, changes)`` for a connector that writes one type a call: ``write``
+    each type's changes, and the results back in the order of ``changes``."""
+    groups: dict[str, list[int]] = {}
+    for index, change in enumerate(changes):
+        groups.setdefault(change.object_type, []).append(index)
+    results: list[WriteResult | None] = [None] * len(changes)
+    for object_type, indexes in groups.items():
+        answers = write(object_type, [changes[i] for i in indexes])
+        for index, answer in zip(indexes, answers, strict=True):
+            results[index] = answer
+    return [r for r in results if r is not None]
+
+
 @runtime_checkable
 class Connector(Protocol):
     """What the sync engine and the write-back need from a source."""
 
     source: str
     # How many owner changes one write call takes; the write-back sends windows of this size.
+    # A connector whose calls take several object types at once also sets
+    # ``write_mixed_types = True`` (read with getattr: absent means one type a call).
     write_batch_size: int
 
     def pull(self, object_type: str, since: datetime | None, full: bool) -> Iterator[Page]: ...
@@ -93,7 +115,7 @@ class Connector(Protocol):
     def read_owners(self, object_type: str, ids: Sequence[str]) -> dict[str, str | None]: ...
 
     def update_owners(
-        self, object_type: str, changes: Sequence[OwnerChange]
+        self, object_type: str | None, changes: Sequence[OwnerChange]
     ) -> list[WriteResult]: ...
 
     def api_calls(self) -> int:

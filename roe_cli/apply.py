@@ -1,13 +1,16 @@
 """The apply engine: write an approved plan to the CRM exactly once, and say what happened.
 
-For each object type, the plan's changes go in windows of the connector's ``write_batch_size``
-(default 200). For each window:
+The plan's changes go in windows of the connector's ``write_batch_size`` (default 200), accounts
+first, then contacts, then opportunities. A connector that writes several object types in one call
+(``write_mixed_types``: Salesforce's sObject Collections take 200 records of any mix of types)
+gets windows that run across types, so N changes take ceil(N/200) write calls; the others get
+windows of one type each (HubSpot's batch update takes one type a call). For each window:
 
-1. read the owners the CRM holds now (``connector.read_owners``);
+1. read the owners the CRM holds now (``connector.read_owners``, one call per type in the window);
 2. in one mirror transaction, journal every record of the window: ``drifted`` when its owner is no
    longer the plan's ``expected`` (left untouched), ``failed`` with "not found" when the CRM no
    longer has it, and ``sending`` for the records about to be written;
-3. send those in one ``connector.update_owners`` call;
+3. send those in one ``connector.update_owners`` call (its type, or None for a mixed window);
 4. in one mirror transaction, journal each result as ``applied`` or ``failed``, and for applied
    records set the mirror's owner and add an ``ownership_changes`` row with origin ``roe-apply``.
 
@@ -19,7 +22,11 @@ holds the expected owner they are sent, otherwise they drifted.
 
 A book transfer moves each account with its children: the accounts go first, and a contact or
 opportunity that was to follow an account that was not moved (drifted, deleted, failed) is
-``held`` (journaled, with the account's reason) and never sent, so no split is created.
+``held`` (journaled, with the account's reason) and never sent, so no split is created. A child
+never shares a write call with its own account (the account could fail in that call while the
+child is written): it waits for the next window, after its account's outcome is journaled. So a
+transfer whose accounts and their children would fit one window takes one call more than
+ceil(N/200): the price of never splitting an account from its contacts and deals.
 
 Records not settled when a CRM error or Ctrl-C stops the run are reported as ``sending`` (outcome
 unknown) or ``pending`` (not sent) in the results; running apply again finishes them.
@@ -36,7 +43,7 @@ import csv
 import io
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -165,6 +172,7 @@ def apply_plan(
     journal = _load_journal(engine, plan.hash)
 
     pending: dict[str, list[Change]] = {}
+    mixed = bool(getattr(connector, "write_mixed_types", False))
     for change in plan.changes:
         status, error = journal.get(change.key, (None, None))
         if status in FINAL:
@@ -176,10 +184,9 @@ def apply_plan(
     run = _Run(engine, plan, connector, report, journal, advance)
     try:
         # Accounts first: a transfer's children follow their account, or are held with it.
-        for object_type in sorted(pending, key=_TYPE_ORDER.index):
-            changes = pending[object_type]
-            for start in range(0, len(changes), batch):
-                run.window(object_type, changes[start : start + batch])
+        queue = [c for t in sorted(pending, key=_TYPE_ORDER.index) for c in pending[t]]
+        for window in _windows(queue, batch, mixed=mixed):
+            run.window(window)
     except CrmError as exc:
         report.crm_error = exc
         log.warning("apply of %s stopped by a CRM error: %s", plan.hash[:12], exc.what)
@@ -207,6 +214,59 @@ def apply_plan(
 _TYPE_ORDER = list(OBJECT_TYPES)
 Journal = dict[tuple[str, str], tuple[str, str | None]]  # (type, id) -> (status, error)
 Outcome = tuple[Change, ApplyStatus, str | None]
+
+
+def _follows(change: Change) -> str | None:
+    """The account a transfer's contact or opportunity follows (moves with, or is held with)."""
+    why = change.why or {}
+    if why.get("kind") != "transfer" or change.object_type == ObjectType.ACCOUNT:
+        return None
+    account = why.get("account_id")
+    return str(account) if account else None
+
+
+def _windows(queue: Sequence[Change], size: int, *, mixed: bool) -> Iterator[list[Change]]:
+    """The write windows of ``queue`` (sorted accounts first): up to ``size`` changes each, of one
+    type unless ``mixed``. A change that follows an account of the same window waits for the
+    next window, taken first there, so that it is sent only once its account's outcome is known."""
+    carry: list[Change] = []
+    position = 0
+    while carry or position < len(queue):
+        window = _Window(size, mixed)
+        pool, carry = carry, []
+        for change in pool:
+            if not window.take(change):
+                carry.append(change)
+        while position < len(queue) and window.fits(queue[position]):
+            if not window.take(queue[position]):
+                carry.append(queue[position])
+            position += 1
+        if not window.changes:  # cannot happen (a window's first change always fits): never loop
+            raise AssertionError("apply: a write window came out empty")
+        yield window.changes
+
+
+class _Window:
+    """One write window being filled: its changes, and the accounts it moves."""
+
+    def __init__(self, size: int, mixed: bool) -> None:
+        self.size = size
+        self.mixed = mixed
+        self.changes: list[Change] = []
+        self.accounts: set[str] = set()
+
+    def fits(self, change: Change) -> bool:
+        return len(self.changes) < self.size and (
+            self.mixed or not self.changes or change.object_type == self.changes[0].object_type)
+
+    def take(self, change: Change) -> bool:
+        """Add ``change`` if it fits and does not follow an account of this window."""
+        if not self.fits(change) or _follows(change) in self.accounts:
+            return False
+        self.changes.append(change)
+        if change.object_type == ObjectType.ACCOUNT:
+            self.accounts.add(change.object_id)
+        return True
 
 
 def _no_progress(n: int = 1) -> None:
@@ -240,10 +300,8 @@ class _Run:
 
     def held_reason(self, change: Change) -> str | None:
         """Why a transfer's contact or opportunity stays with its account that was not moved."""
-        why = change.why or {}
-        account = why.get("account_id")
-        if why.get("kind") != "transfer" or change.object_type == ObjectType.ACCOUNT \
-                or not account or (ObjectType.ACCOUNT, account) not in self.keys:
+        account = _follows(change)
+        if account is None or (ObjectType.ACCOUNT, account) not in self.keys:
             return None
         result = self.report.results.get((ObjectType.ACCOUNT, account))
         if result is not None and result.status == ApplyStatus.APPLIED:
@@ -252,26 +310,20 @@ class _Run:
             (result.status if result else "not moved")
         return f"held back with its account {account}, which was not moved ({state})"
 
-    def window(self, object_type: str, changes: list[Change]) -> None:
+    def window(self, changes: list[Change]) -> None:
         settled: list[Outcome] = []
         held = {c.key: reason for c in changes if (reason := self.held_reason(c))}
         settled.extend((c, ApplyStatus.HELD, held[c.key]) for c in changes if c.key in held)
         changes = [c for c in changes if c.key not in held]
-        current: dict[str, str | None] = {}
-        if changes:
-            before = self.connector.api_calls()
-            try:
-                current = self.connector.read_owners(object_type, [c.object_id for c in changes])
-            finally:
-                self.report.read_calls += self.connector.api_calls() - before
+        current = self.read(changes)
         to_send: list[Change] = []
         for change in changes:
             was_sending = self.journal.get(change.key, (None,))[0] == ApplyStatus.SENDING
-            if change.object_id not in current:
+            if change.key not in current:
                 settled.append((change, ApplyStatus.FAILED,
                                 "not found in the CRM (deleted or no access)"))
                 continue
-            owner = current[change.object_id]
+            owner = current[change.key]
             if was_sending and owner == change.new:
                 settled.append((change, ApplyStatus.APPLIED, None))  # by the interrupted run
                 self.report.confirmed += 1
@@ -293,10 +345,12 @@ class _Run:
         if not to_send:
             return
 
+        types = {c.object_type for c in to_send}
+        object_type = next(iter(types)) if len(types) == 1 else None  # None: a mixed window
         before = self.connector.api_calls()
         try:
             results = self.connector.update_owners(
-                object_type, [OwnerChange(object_type, c.object_id, c.new) for c in to_send])
+                object_type, [OwnerChange(c.object_type, c.object_id, c.new) for c in to_send])
         finally:
             self.report.write_calls += self.connector.api_calls() - before
         self.report.sent += len(to_send)
@@ -306,7 +360,7 @@ class _Run:
             # The records stay `sending`: a re-run reads them again and settles them.
             raise CrmError(
                 f"The {self.plan.source} connector answered {len(results)} results for "
-                f"{len(to_send)} {object_type} changes, not one per change in order.",
+                f"{len(to_send)} {object_type or 'owner'} changes, not one per change in order.",
                 "Run `roe apply` again: it re-reads these records and writes only what is missing.",
             )
         outcome: list[Outcome] = [
@@ -319,6 +373,21 @@ class _Run:
         for change, status, error in outcome:
             self.report.results[change.key] = RecordResult(change, status, error)
         self.advance(len(outcome))
+
+    def read(self, changes: Sequence[Change]) -> dict[tuple[str, str], str | None]:
+        """The owners the CRM holds now, by (type, id): one ``read_owners`` per type present."""
+        by_type: dict[str, list[str]] = {}
+        for change in changes:
+            by_type.setdefault(change.object_type, []).append(change.object_id)
+        current: dict[tuple[str, str], str | None] = {}
+        before = self.connector.api_calls()
+        try:
+            for object_type, ids in by_type.items():
+                owners = self.connector.read_owners(object_type, ids)
+                current.update(((object_type, i), o) for i, o in owners.items())
+        finally:
+            self.report.read_calls += self.connector.api_calls() - before
+        return current
 
     def _journal(self, conn: Connection, entries: Sequence[Outcome]) -> None:
         now = utcnow()

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from roe_cli.shared.vocab import Source
 
-from ..base import MirrorPort, OwnerChange, Page, WriteResult
+from ..base import MirrorPort, OwnerChange, Page, WriteResult, write_each_type
 from .client import DemoClient
 from .mapping import WRITE_BATCH_SIZE
 
@@ -30,7 +30,10 @@ class DemoConnector:
     def read_owners(self, object_type: str, ids: Sequence[str]) -> dict[str, str | None]:
         return self.client.read_owners(object_type, ids)
 
-    def update_owners(self, object_type: str, changes: Sequence[OwnerChange]) -> list[WriteResult]:
+    def update_owners(self, object_type: str | None,
+                      changes: Sequence[OwnerChange]) -> list[WriteResult]:
+        if object_type is None:
+            return write_each_type(changes, self.update_owners)
         active, written = self.client.write_owners(
             object_type, [(change.object_id, change.new_owner_id) for change in changes]
         )

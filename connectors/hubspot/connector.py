@@ -28,7 +28,7 @@ from typing import TypeGuard
 
 from roe_cli.shared.vocab import Source
 
-from ..base import OwnerChange, Page, WriteResult
+from ..base import OwnerChange, Page, WriteResult, write_each_type
 from .client import HubSpotApiError, HubSpotClient
 from .mapping import (
     BATCH_LIMIT,
@@ -278,8 +278,11 @@ class HubSpotConnector:
                     out[str(record["id"])] = crm_id((record.get("properties") or {}).get(OWNER))
         return out
 
-    def update_owners(self, object_type: str, changes: Sequence[OwnerChange]) -> list[WriteResult]:
-        """Set owners with batch updates of 100; one result per change, in order."""
+    def update_owners(self, object_type: str | None,
+                      changes: Sequence[OwnerChange]) -> list[WriteResult]:
+        """Set owners with batch updates of 100 (one type a call); one result per change, in order."""
+        if object_type is None:
+            return write_each_type(changes, self.update_owners)
         hs_type = _hs_type(object_type)
         results: list[WriteResult] = []
         for start in range(0, len(changes), BATCH_LIMIT):

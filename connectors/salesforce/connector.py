@@ -17,9 +17,10 @@ Pulling
     first answer, so that nothing modified while the pull runs can fall behind the watermark.
 
 Writing
-    ``update_owners`` sends sObject Collections PATCH calls of 200 records with ``allOrNone``
-    false, or one Bulk API 2.0 ingest job for more than ``bulk_write_threshold`` changes, and
-    returns one result per change, in order.
+    ``update_owners`` sends sObject Collections PATCH calls of 200 records of any mix of types
+    (accounts first, then contacts, then opportunities: three chunks a call of the ten Salesforce
+    allows) with ``allOrNone`` false, or one Bulk API 2.0 ingest job per type for more than
+    ``bulk_write_threshold`` changes, and returns one result per change, in the caller's order.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ from .settings import SalesforceSettings
 log = logging.getLogger(__name__)
 
 
+_WRITE_ORDER = {t: n for n, t in enumerate(mapping.SOBJECT_BY_TYPE)}  # account, contact, opportunity
+
+
 class SalesforceWriteError(CrmError):
     """A write call failed as a whole; ``results`` holds what earlier calls of the batch reported."""
 
@@ -62,6 +66,7 @@ class SalesforceConnector:
 
     source: str = Source.SALESFORCE
     write_batch_size = COLLECTION_LIMIT
+    write_mixed_types = True  # one sObject Collections call takes 200 records of any types
 
     def __init__(
         self,
@@ -208,39 +213,60 @@ class SalesforceConnector:
                     owners[key] = mapping.text(record.get("OwnerId"))
         return owners
 
-    def update_owners(self, object_type: str, changes: Sequence[OwnerChange]) -> list[WriteResult]:
-        """Set owners; one :class:`WriteResult` per change, in order (see the module docstring)."""
-        sobject = self._sobject(object_type)
+    def update_owners(self, object_type: str | None,
+                      changes: Sequence[OwnerChange]) -> list[WriteResult]:
+        """Set owners; one :class:`WriteResult` per change, in order (see the module docstring).
+
+        ``object_type`` None: the changes may be of any mix of types, each named by its
+        :class:`OwnerChange`; a Collections call takes 200 of them whatever their types.
+        """
+        if object_type is not None:
+            self._sobject(object_type)  # an unknown type is refused before anything is sent
         changes = list(changes)
         results: list[WriteResult | None] = [None] * len(changes)
         valid: list[int] = []
         for index, change in enumerate(changes):
+            kind = change.object_type
+            if object_type is not None and kind != object_type:
+                raise UsageError(f"update_owners({object_type!r}) got a {kind!r} change.")
+            self._sobject(kind)
             if not mapping.is_sf_id(change.object_id):
-                results[index] = WriteResult(object_type, change.object_id, False, "not a Salesforce record id")
+                results[index] = WriteResult(kind, change.object_id, False, "not a Salesforce record id")
             elif not mapping.looks_like_owner_id(change.new_owner_id):
-                results[index] = WriteResult(object_type, change.object_id, False,
+                results[index] = WriteResult(kind, change.object_id, False,
                                              f"{change.new_owner_id!r} is not a Salesforce user or queue id")
             else:
                 valid.append(index)
         if len(valid) > self.settings.bulk_write_threshold:
-            self._bulk_update(object_type, sobject, changes, valid, results)
-        else:
-            for start in range(0, len(valid), COLLECTION_LIMIT):
-                chunk = valid[start : start + COLLECTION_LIMIT]
-                records = [{"attributes": {"type": sobject}, "id": changes[i].object_id,
-                            "OwnerId": changes[i].new_owner_id} for i in chunk]
-                try:
-                    answers = self.client.update_collection(records, action=f"updating {sobject} owners")
-                except CrmError as exc:
-                    done = [r for r in results[: chunk[0]] if r is not None]
-                    raise SalesforceWriteError(exc.what, exc.todo, done) from None
-                for index, answer in zip(chunk, answers, strict=True):
-                    ok = bool(answer.get("success"))
-                    errors = "; ".join(
-                        f"{e.get('statusCode')}: {e.get('message')}" for e in answer.get("errors") or []
-                    )
-                    results[index] = WriteResult(object_type, changes[index].object_id, ok,
-                                                 None if ok else errors or "failed, no reason given")
+            by_type: dict[str, list[int]] = {}
+            for index in valid:
+                by_type.setdefault(changes[index].object_type, []).append(index)
+            for kind, indexes in by_type.items():  # one Bulk API 2.0 job handles one sObject
+                self._bulk_update(kind, self._sobject(kind), changes, indexes, results)
+            return [r for r in results if r is not None]
+        # Collections update records in the order listed, in chunks of consecutive records of one
+        # type, at most 10 chunks a call: grouping by type (accounts first, in the caller's order
+        # within a type) keeps each call at 3 chunks and sends each account before its children.
+        valid.sort(key=lambda i: _WRITE_ORDER.get(changes[i].object_type, len(_WRITE_ORDER)))
+        for start in range(0, len(valid), COLLECTION_LIMIT):
+            chunk = valid[start : start + COLLECTION_LIMIT]
+            records = [{"attributes": {"type": self._sobject(changes[i].object_type)},
+                        "id": changes[i].object_id, "OwnerId": changes[i].new_owner_id}
+                       for i in chunk]
+            kinds = sorted({self._sobject(changes[i].object_type) for i in chunk})
+            try:
+                answers = self.client.update_collection(
+                    records, action=f"updating {', '.join(kinds)} owners")
+            except CrmError as exc:
+                done = [r for r in results if r is not None]  # refused locally or by earlier calls
+                raise SalesforceWriteError(exc.what, exc.todo, done) from None
+            for index, answer in zip(chunk, answers, strict=True):
+                ok = bool(answer.get("success"))
+                errors = "; ".join(
+                    f"{e.get('statusCode')}: {e.get('message')}" for e in answer.get("errors") or []
+                )
+                results[index] = WriteResult(changes[index].object_type, changes[index].object_id,
+                                             ok, None if ok else errors or "failed, no reason given")
         return [r for r in results if r is not None]
 
     def _bulk_update(self, object_type, sobject, changes, valid, results) -> None:

@@ -7,7 +7,8 @@ It serves what roe uses, the way Salesforce answers it:
   relationships such as ``UserRole.Name``, the ``Histories`` subquery, WHERE with AND / OR / NOT /
   IN and typed literals, ORDER BY, LIMIT), next pages through ``nextRecordsUrl``, the
   ``Sforce-Query-Options: batchSize=N`` header, ``INVALID_FIELD`` for unknown fields;
-* ``PATCH composite/sobjects`` (sObject Collections, at most 200 records, ``allOrNone``);
+* ``PATCH composite/sobjects`` (sObject Collections, at most 200 records of any mix of types in
+  at most 10 chunks of one type, updated in the order listed, ``allOrNone``);
 * Bulk API 2.0 query jobs (CSV pages with ``Sforce-Locator`` and ``Sforce-NumberOfRecords``,
   records in no particular order, as Salesforce promises none) and ingest jobs (``update``) with
   successful, failed and unprocessed results;
@@ -974,7 +975,8 @@ class SalesforceEmulator:
         elif "composite/sobjects" in entry.path and entry.body:
             try:
                 records = json.loads(entry.body).get("records") or []
-                entry.sobject = records[0]["attributes"]["type"] if records else None
+                kinds = dict.fromkeys(r["attributes"]["type"] for r in records)
+                entry.sobject = "+".join(kinds) if kinds else None  # e.g. Account+Contact
             except (ValueError, KeyError, IndexError, TypeError):
                 return
 
@@ -1076,6 +1078,13 @@ class SalesforceEmulator:
         records = payload.get("records") or []
         if len(records) > 200:
             return self._error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+        # Records of several types are processed in chunks of consecutive records of one type
+        # ({a1, a2, c1, a3} is three chunks), at most 10 chunks a call, as Salesforce documents.
+        types = [(r.get("attributes") or {}).get("type") for r in records]
+        chunks = sum(1 for n, t in enumerate(types) if n == 0 or t != types[n - 1])
+        if chunks > 10:
+            return self._error(400, "INVALID_BATCH_REQUEST", "Cannot have more than 10 chunks in a "
+                               "single operation. Please rearrange the data to reduce chunking.")
         all_or_none = bool(payload.get("allOrNone"))
         plans = []
         with self.org.lock:
