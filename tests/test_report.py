@@ -201,3 +201,29 @@ def test_report_in_the_terminal_shows_hostile_names_as_escapes_not_markup(roe, o
     res = roe("report")
     assert res.exit_code == 0, res.output
     assert "\x1b[2J" not in res.stdout and "[bold]Evil\\x1b[2J" in res.stdout
+
+
+def test_report_activity_per_rep_per_week_by_kind_equals_a_count_of_the_mirrors_rows(org):
+    from collections import Counter
+    from datetime import timedelta
+
+    from roe_cli.report import build_report
+
+    report = build_report(org, None, 12)
+    assert report.since == D(2026, 8, 10) and report.as_of == D(2026, 11, 1)
+    expected: Counter = Counter()
+    with org.connect() as conn:
+        for source, owner, kind, when in conn.execute(
+                select(activities.c.source, activities.c.owner_id, activities.c.kind,
+                       activities.c.occurred_at).where(activities.c.deleted.is_(False))):
+            if owner is None or not (report.since <= when <= report.as_of):
+                continue
+            monday = when.date() - timedelta(days=when.weekday())
+            expected[(source, owner, monday, kind)] += 1
+    got: Counter = Counter()
+    for a in report.activity:
+        for kind, n in a.by_kind.items():
+            if n:
+                got[(a.source, a.rep_id, a.week_start, kind)] += n
+    assert sum(expected.values()) > 1000  # the demo org has activity in these weeks
+    assert got == expected
