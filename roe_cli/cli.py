@@ -29,6 +29,7 @@ from .commands.findings_cmd import findings_command
 from .commands.nightly_cmd import nightly
 from .commands.options import global_options
 from .commands.realign_cmd import realign
+from .commands.report_cmd import report_command
 from .commands.rules_cmd import rules_app
 from .commands.sync_cmd import sync
 from .commands.waive_cmd import waive_command
@@ -151,6 +152,7 @@ app.command("apply")(apply)
 app.command("revert")(revert)
 app.command("nightly")(nightly)
 app.command("whatif")(whatif)
+app.command("report")(report_command)
 
 
 def main() -> None:

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .export import ExportResult
     from .findings import FindingFilter
     from .nightly import NightlyReport
+    from .report import Report
     from .rulecases import CasesReport
     from .rulesfile import RulesConfig
     from .sync import SyncReport
@@ -397,6 +398,22 @@ class Workspace:
 
         self.require_run()
         return _logged_export("runs", export_runs(self.engine, output, kind, by))
+
+    def report(self, runs: int, html: Path | None = None, *,
+               force: bool = False) -> tuple[Report, int | None]:
+        """The weekly review (:mod:`roe_cli.report`) over the last ``runs`` audit runs; with
+        ``html``, also written there as one self-contained page (its size in bytes)."""
+        from .report import build_report, check_runs
+        from .report.html import check_target, write_report_html
+
+        check_runs(runs)
+        if html is not None:
+            check_target(html, force=force)
+        report = build_report(self.engine, self.config_if_present(), runs)
+        size = write_report_html(report, html, force=force) if html is not None else None
+        area_log("report").info("report over %d run(s)%s", runs,
+                                f": {size:,} bytes to {html}" if html is not None else "")
+        return report, size
 
     # -- write-back ----------------------------------------------------------------------------
 

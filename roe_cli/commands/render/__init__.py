@@ -1,6 +1,6 @@
 """Everything the CLI prints, by area: :mod:`.base` (the consoles, the one error printer,
 progress bars, literal text and cells), :mod:`.runs` (sync, audit, findings, nightly, doctor),
-:mod:`.writeback` (plans, approvals, applies), :mod:`.realign`, :mod:`.rules`, :mod:`.rulecases`
+:mod:`.writeback` (plans, approvals, applies), :mod:`.realign`, :mod:`.report`, :mod:`.rules`, :mod:`.rulecases`
 (`roe rules test`) and :mod:`.whatif`.
 
 Commands compute, then hand their result here. Text from files or the CRM is printed literally
@@ -24,6 +24,7 @@ from .base import (  # noqa: F401
     set_widths,
 )
 from .realign import print_realign_balance, print_realign_left_out  # noqa: F401
+from .report import print_report  # noqa: F401
 from .rulecases import print_case_results  # noqa: F401
 from .rules import (  # noqa: F401
     print_rule_explained,
