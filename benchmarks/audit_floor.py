@@ -85,17 +85,31 @@ def territory_case(config, a: str) -> str:
 def owner_activity_absent(a: str, window: str) -> str:
     """SQL true when the owner of account ``a`` has no live activity in ``window`` (a condition
     on ``x.occurred_at``) that counts for the account: linked to it directly, or to one of its live
-    contacts or deals. Each branch is a seek on a (source, link, owner, occurred_at) index."""
+    contacts or deals. Each branch is a seek on a (source, link, owner, occurred_at) index, pinned
+    (``INDEXED BY``, contacts/deals first by ``CROSS JOIN``): on sampled statistics SQLite may
+    otherwise range over the time index or scan activities per account (see
+    roe_cli/rules/pins.py)."""
     by_owner = f"x.owner_id = {a}.owner_id AND {window} AND x.deleted = 0"
     return f"""NOT EXISTS (
-        SELECT 1 FROM activities x
+        SELECT 1 FROM activities x INDEXED BY {ACT_INDEX['account']}
         WHERE x.source = {a}.source AND x.account_id = {a}.id AND {by_owner})
       AND NOT EXISTS (
-        SELECT 1 FROM contacts c CROSS JOIN activities x ON x.source = c.source AND x.contact_id = c.id
+        SELECT 1 FROM contacts c INDEXED BY ix_contacts_source_account_id
+        CROSS JOIN activities x INDEXED BY {ACT_INDEX['contact']}
+          ON x.source = c.source AND x.contact_id = c.id
         WHERE c.source = {a}.source AND c.account_id = {a}.id AND c.deleted = 0 AND {by_owner})
       AND NOT EXISTS (
-        SELECT 1 FROM opportunities o CROSS JOIN activities x ON x.source = o.source AND x.opportunity_id = o.id
+        SELECT 1 FROM opportunities o INDEXED BY ix_opportunities_source_account_id
+        CROSS JOIN activities x INDEXED BY {ACT_INDEX['opportunity']}
+          ON x.source = o.source AND x.opportunity_id = o.id
         WHERE o.source = {a}.source AND o.account_id = {a}.id AND o.deleted = 0 AND {by_owner})"""
+
+
+# The composite activity index of each path (the mirror's names; roe_cli/models.py).
+ACT_INDEX = {path: f"ix_activities_source_{path}_id_owner_id_occurred_at"
+             for path in ("account", "contact", "opportunity")}
+# "Owned" is a filter on accounts, never a range of the owner index to drive by (``+``).
+OWNED = "+a.owner_id IS NOT NULL"
 
 
 # -- the rules ---------------------------------------------------------------------------------
@@ -107,12 +121,12 @@ def own001(p, config, now):
     SELECT c.source, 'contact', c.id, '', c.account_id, c.owner_id,
            CASE WHEN ao.active = 1 THEN a.owner_id END,
            json_object('owner_role', co.role, 'account_owner_id', a.owner_id)
-    FROM contacts c
-    JOIN accounts a ON a.source = c.source AND a.id = c.account_id
+    FROM contacts c  -- every contact once, its account by key (CROSS JOIN: in that order)
+    CROSS JOIN accounts a ON a.source = c.source AND a.id = c.account_id
     LEFT JOIN f_owner co ON co.source = c.source AND co.id = c.owner_id
     LEFT JOIN f_owner ao ON ao.source = a.source AND ao.id = a.owner_id
-    WHERE c.deleted = 0 AND c.owner_id IS NOT NULL
-      AND a.deleted = 0 AND a.owner_id IS NOT NULL
+    WHERE c.deleted = 0 AND +c.owner_id IS NOT NULL
+      AND a.deleted = 0 AND {OWNED}
       AND c.owner_id <> a.owner_id
       AND {role_not_in('co.role', p.allowed_roles)}
     """, {}
@@ -149,7 +163,8 @@ def own002(p, config, now):
                json_object('inactive_owner_id', rec.owner_id, 'fallback', {lit(fallback)},
                            'territory', t.name)
         FROM f_owner o  -- from the few inactive owners into the (source, owner_id) index
-        CROSS JOIN {table} rec ON rec.source = o.source AND rec.owner_id = o.id
+        CROSS JOIN {table} rec INDEXED BY ix_{table}_source_owner_id
+          ON rec.source = o.source AND rec.owner_id = o.id
         {acct_join}
         LEFT JOIN f_owner ao ON ao.source = {acct}.source AND ao.id = {acct}.owner_id
         LEFT JOIN f_terr t ON t.source = {acct}.source AND t.ordinal = {territory_case(config, acct)}
@@ -162,7 +177,7 @@ def own002(p, config, now):
 
 def own003(p, config, now):
     free = lits(d.lower() for d in config.free_email_domains) or "NULL"
-    live_owned = "a.deleted = 0 AND a.owner_id IS NOT NULL"
+    live_owned = f"a.deleted = 0 AND {OWNED}"
     if p.prefer == "most_active":
         # Distinct live activities in the last 365 days that count for the clustered account,
         # whichever way (UNION drops an activity reached twice): a correlated subquery, i.e. index
@@ -171,15 +186,17 @@ def own003(p, config, now):
         # the window filters; it is not the index to drive by.
         window = "+x.occurred_at > :start AND +x.occurred_at <= :now AND x.deleted = 0"
         n = f"""(SELECT count(*) FROM (
-            SELECT x.rowid FROM activities x
+            SELECT x.rowid FROM activities x INDEXED BY {ACT_INDEX['account']}
             WHERE x.source = cl.source AND x.account_id = cl.account_id AND {window}
             UNION
-            SELECT x.rowid FROM contacts c
-            CROSS JOIN activities x ON x.source = c.source AND x.contact_id = c.id
+            SELECT x.rowid FROM contacts c INDEXED BY ix_contacts_source_account_id
+            CROSS JOIN activities x INDEXED BY {ACT_INDEX['contact']}
+              ON x.source = c.source AND x.contact_id = c.id
             WHERE c.source = cl.source AND c.account_id = cl.account_id AND c.deleted = 0 AND {window}
             UNION
-            SELECT x.rowid FROM opportunities o
-            CROSS JOIN activities x ON x.source = o.source AND x.opportunity_id = o.id
+            SELECT x.rowid FROM opportunities o INDEXED BY ix_opportunities_source_account_id
+            CROSS JOIN activities x INDEXED BY {ACT_INDEX['opportunity']}
+              ON x.source = o.source AND x.opportunity_id = o.id
             WHERE o.source = cl.source AND o.account_id = cl.account_id AND o.deleted = 0 AND {window}
           ))"""
         order = "activities DESC, cl.created_at IS NULL, cl.created_at, cl.account_id"
@@ -197,7 +214,8 @@ def own003(p, config, now):
                row_number() OVER (PARTITION BY c.source, c.account_id
                                   ORDER BY count(*) DESC, c.email_domain) AS rn
         FROM accounts a
-        CROSS JOIN contacts c ON c.source = a.source AND c.account_id = a.id
+        CROSS JOIN contacts c INDEXED BY ix_contacts_source_account_id
+          ON c.source = a.source AND c.account_id = a.id
         WHERE {live_owned} AND (a.website IS NULL OR trim(a.website) = '')
           AND c.deleted = 0 AND c.email_domain IS NOT NULL AND c.email_domain NOT IN ({free})
         GROUP BY c.source, c.account_id, c.email_domain
@@ -255,7 +273,7 @@ def own004(p, config, now):
              max(CASE WHEN t.owner_id = a.owner_id THEN t.n ELSE 0 END)
                OVER (PARTITION BY t.source, t.account_id) AS owner_n
       FROM totals t JOIN accounts a ON a.source = t.source AND a.id = t.account_id
-      WHERE a.deleted = 0 AND a.owner_id IS NOT NULL
+      WHERE a.deleted = 0 AND {OWNED}
     )
     SELECT pu.source, 'account', pu.account_id, pu.user_id, pu.account_id, pu.account_owner_id, NULL,
            json_object('user_activities', pu.n, 'owner_activities', pu.owner_n,
@@ -277,7 +295,7 @@ def own005(p, config, now):
     FROM accounts a
     JOIN f_terr t ON t.source = a.source AND t.ordinal = {territory_case(config, 'a')}
     LEFT JOIN f_owner d ON d.source = t.source AND d.id = t.default_owner_id
-    WHERE a.deleted = 0 AND a.owner_id IS NOT NULL
+    WHERE a.deleted = 0 AND {OWNED}
       AND NOT EXISTS (SELECT 1 FROM f_member fm
                       WHERE fm.team = t.team AND fm.source = a.source AND fm.owner_id = a.owner_id)
     """
@@ -290,12 +308,12 @@ def own006(p, config, now):
            CASE WHEN ao.active = 1 THEN a.owner_id END,
            json_object('owner_role', oo.role, 'account_owner_id', a.owner_id,
                        'stage', o.stage)
-    FROM opportunities o
-    JOIN accounts a ON a.source = o.source AND a.id = o.account_id
+    FROM opportunities o  -- every deal once, its account by key (CROSS JOIN: in that order)
+    CROSS JOIN accounts a ON a.source = o.source AND a.id = o.account_id
     LEFT JOIN f_owner oo ON oo.source = o.source AND oo.id = o.owner_id
     LEFT JOIN f_owner ao ON ao.source = a.source AND ao.id = a.owner_id
-    WHERE o.deleted = 0 AND o.is_closed = 0 AND o.owner_id IS NOT NULL
-      AND a.deleted = 0 AND a.owner_id IS NOT NULL
+    WHERE o.deleted = 0 AND o.is_closed = 0 AND +o.owner_id IS NOT NULL
+      AND a.deleted = 0 AND {OWNED}
       AND o.owner_id <> a.owner_id
       AND {role_not_in('oo.role', p.allowed_roles)}
     """, {}
@@ -313,7 +331,7 @@ def hnd001(p, config, now):
     FROM latest l
     JOIN accounts a ON a.source = l.source AND a.id = l.object_id
     WHERE l.changed_at <= :cut
-      AND a.deleted = 0 AND a.owner_id IS NOT NULL
+      AND a.deleted = 0 AND {OWNED}
       AND EXISTS (SELECT 1 FROM ownership_changes h
                   WHERE h.source = a.source AND h.object_type = 'account' AND h.object_id = a.id
                     AND h.changed_at = l.changed_at AND h.new_owner_id = a.owner_id)
@@ -334,7 +352,7 @@ def hnd002(p, config, now):
                        strftime('%Y-%m-%dT%H:%M:%SZ', a.stage_changed_at))
     FROM accounts a
     LEFT JOIN f_owner r ON r.source = a.source AND r.id = a.owner_id
-    WHERE a.deleted = 0 AND a.owner_id IS NOT NULL AND ({wrong})
+    WHERE a.deleted = 0 AND {OWNED} AND ({wrong})
       AND (a.stage_changed_at IS NULL OR a.stage_changed_at <= :cut)
     """
     return sql, {"cut": ts(now - timedelta(days=p.grace_days))}
@@ -345,8 +363,8 @@ def hnd003(p, config, now):
     SELECT a.source, 'account', a.id, '', a.id, a.owner_id, NULL,
            json_object('max_idle_days', {int(p.max_idle_days)})
     FROM accounts a
-    WHERE a.deleted = 0 AND a.owner_id IS NOT NULL
-      AND EXISTS (SELECT 1 FROM opportunities o
+    WHERE a.deleted = 0 AND {OWNED}
+      AND EXISTS (SELECT 1 FROM opportunities o INDEXED BY ix_opportunities_source_account_id
                   WHERE o.source = a.source AND o.account_id = a.id AND o.deleted = 0
                     AND o.is_closed = 0)
       AND {owner_activity_absent('a', 'x.occurred_at > :start AND x.occurred_at <= :now')}
@@ -466,6 +484,38 @@ def explain(path: str | Path, config, now: datetime, code: str) -> str:
                          for row in conn.execute("EXPLAIN QUERY PLAN " + sql, binds))
     finally:
         conn.close()
+
+
+def pinned_shapes() -> dict[str, frozenset[str]]:
+    """What each floor query may read each big table by: roe's pinned shapes
+    (``roe_cli.rules.plans_check.PINNED``) but for OWN002, which the floor drives from the few
+    inactive owners into each table's (source, owner_id) index instead of scanning the tables."""
+    from roe_cli.rules.plans_check import PINNED
+
+    out = dict(PINNED)
+    out["OWN002"] = frozenset({f"{t} SEARCH ix_{t}_source_owner_id"
+                               for t in ("accounts", "contacts", "opportunities")}
+                              | {"accounts SEARCH PRIMARY KEY"})
+    return out
+
+
+def plan_shapes(conn: sqlite3.Connection, config, now: datetime,
+                only: Iterable[str] | None = None) -> dict[str, list[str]]:
+    """Per enabled rule, the shape of the floor query's plan on ``conn`` with the statistics it
+    has now (tables and how each is read: see ``roe_cli.rules.plans_check.shape_of``). Builds the
+    lookup tables if ``conn`` has none yet."""
+    from roe_cli.rules.plans_check import aliases_in, shape_of
+
+    if not conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'f_owner'").fetchone():
+        build_lookups(conn, config)
+    out = {}
+    for rule, params in config.enabled_rules(only):
+        if rule.code not in RULES:
+            continue
+        sql, binds = rule_sql(rule.code, params, config, now)
+        lines = [row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + sql, binds)]
+        out[rule.code] = shape_of(lines, aliases_in(sql))
+    return out
 
 
 # -- roe's side, for the check -----------------------------------------------------------------

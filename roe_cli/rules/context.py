@@ -48,14 +48,13 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import FromClause, Select, Subquery
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ColumnElement
 
 from ..models import accounts, activities, contacts, opportunities, owners
 from ..shared.vocab import OBJECT_TYPES
 from .base import finding_columns
+from .pins import indexed_alias, unindexed
 
 if TYPE_CHECKING:
     from ..rulesfile.schema import Match, RulesConfig
@@ -264,7 +263,10 @@ class RuleContext:
         the number of distinct activities."""
         branches: list[tuple[list[FromClause], list[Col]]] = []
         for path in OBJECT_TYPES:
-            act = activities.alias(f"act_{path}")
+            # Pinned (see pins.py): each branch seeks its composite index from the account, on
+            # any statistics; the time bounds filter the rows the seek finds.
+            act = indexed_alias(activities, f"act_{path}", "source", f"{path}_id", "owner_id",
+                                "occurred_at")
             conds: list[Col] = [act.c.source == source_col, act.c.deleted.is_(False)]
             if owner_col is not None:
                 conds.append(act.c.owner_id == owner_col)
@@ -280,7 +282,7 @@ class RuleContext:
                 conds.append(act.c.account_id == account_col)
             else:
                 table = contacts if path == "contact" else opportunities
-                link = table.alias(f"link_{path}")
+                link = indexed_alias(table, f"link_{path}", "source", "account_id")
                 link_col = act.c.contact_id if path == "contact" else act.c.opportunity_id
                 # IN (the account's live contacts/deals): SQLite then seeks activities by each id.
                 conds.append(link_col.in_(
@@ -375,31 +377,6 @@ class RuleContext:
         )
 
 
-class unindexed(ColumnElement[Any]):
-    """A column that SQLite must not pick an index for (rendered ``+col``, its documented no-op).
-
-    In the per-account activity lookups the rule is written for a seek on (source, link, owner,
-    time); SQLite's planner, working from sampled statistics, may instead range-scan the time
-    index over most of the table, turning 0.1 s into minutes. Other databases get the plain column.
-    """
-
-    inherit_cache = True
-
-    def __init__(self, column: Col) -> None:
-        self.column = column
-        self.type = column.type
-
-
-@compiles(unindexed)
-def _unindexed_default(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.column, **kw)
-
-
-@compiles(unindexed, "sqlite")
-def _unindexed_sqlite(element: unindexed, compiler: SQLCompiler, **kw: Any) -> str:
-    return "+" + compiler.process(element.column, **kw)
-
-
 def _ci_in(column: Col, values: tuple[str, ...]) -> Col:
     return func.lower(column).in_([v.lower() for v in values])
 
@@ -426,7 +403,8 @@ def _match_condition(match: Match) -> Col:
 def live_owned_accounts(alias: str = "a") -> tuple[FromClause, Col]:
     """An alias of accounts with the filter every account rule shares: live and owned."""
     a = accounts.alias(alias)
-    return a, and_(a.c.deleted.is_(False), a.c.owner_id.is_not(None))
+    # ``+owner_id``: "owned" is a filter, never a range of the owner index to drive by.
+    return a, and_(a.c.deleted.is_(False), unindexed(a.c.owner_id).is_not(None))
 
 
 def owned_apart_from_account(
@@ -456,7 +434,11 @@ def owned_apart_from_account(
                 suggested=case((account_owner.c.active.is_(True), a.c.owner_id)),
             )
         )
-        .join(a, and_(a.c.source == table.c.source, a.c.id == table.c.account_id))
+        .select_from(table)
+        # ``+source``, ``+account_id``: every record is read once, its account sought by key; the
+        # planner may not turn it around (each account, then its records by an index on source).
+        .join(a, and_(a.c.source == unindexed(table.c.source),
+                      a.c.id == unindexed(table.c.account_id)))
         .outerjoin(record_owner, and_(record_owner.c.source == table.c.source,
                                       record_owner.c.id == table.c.owner_id))
         .outerjoin(account_owner, and_(account_owner.c.source == a.c.source,
@@ -464,7 +446,7 @@ def owned_apart_from_account(
         .where(
             a_live,
             table.c.deleted.is_(False),
-            table.c.owner_id.is_not(None),
+            unindexed(table.c.owner_id).is_not(None),
             table.c.owner_id != a.c.owner_id,
             role_not_in(record_owner.c.role, allowed_roles),
             *conditions,

@@ -16,6 +16,7 @@ from sqlalchemy import Select, exists, literal, select
 from ..models import opportunities
 from .base import RuleParams, Severity, finding_columns
 from .context import RuleContext, live_owned_accounts
+from .pins import indexed_alias
 
 CODE = "HND003"
 NAME = "neglected-account"
@@ -29,7 +30,8 @@ class Params(RuleParams):
 
 def query(ctx: RuleContext, params: Params) -> Select[Any]:
     a, a_live = live_owned_accounts()
-    o = opportunities
+    # Pinned: the account's deals by the (source, account_id) index, never a scan of deals.
+    o = indexed_alias(opportunities, "open_deal", "source", "account_id")
     start = ctx.days_ago(params.max_idle_days)
     open_opp = exists().where(
         o.c.source == a.c.source,

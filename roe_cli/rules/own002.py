@@ -18,6 +18,7 @@ from ..models import accounts, contacts, opportunities
 from ..shared.text import suggest
 from .base import RuleParams, Severity, Takes, finding_columns, is_email
 from .context import RuleContext, account_territory, owner_roles, territories_t
+from .pins import unindexed
 
 CODE = "OWN002"
 NAME = "inactive-owner"
@@ -97,7 +98,10 @@ def _select(ctx: RuleContext, object_type: str, fallback: str) -> Select[Any]:
             )
         )
         .select_from(rec)
-        .join(owner, and_(owner.c.source == rec.c.source, owner.c.id == rec.c.owner_id))
+        # Pinned (see pins.py): every record read once, its owner sought by key; not the records
+        # of each owner through the owner index, which sampled statistics can make look cheap.
+        .join(owner, and_(owner.c.source == unindexed(rec.c.source),
+                          owner.c.id == unindexed(rec.c.owner_id)))
         .outerjoin(
             acct,
             and_(acct.c.source == rec.c.source, acct.c.id == account_id, acct.c.deleted.is_(False)),

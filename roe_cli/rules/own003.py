@@ -17,6 +17,7 @@ from sqlalchemy import Select, and_, case, func, literal, or_, select, union_all
 from ..models import accounts, contacts
 from .base import RuleParams, Severity, finding_columns
 from .context import RuleContext, owner_roles
+from .pins import unindexed
 
 CODE = "OWN003"
 NAME = "duplicate-account-split"
@@ -32,7 +33,8 @@ def query(ctx: RuleContext, params: Params) -> Select[Any]:
     ctx.ensure("roles")
     free = [d.lower() for d in ctx.config.free_email_domains]
     a = accounts
-    live_owned = and_(a.c.deleted.is_(False), a.c.owner_id.is_not(None))
+    # ``+owner_id``: "owned" filters; it is not a range of the owner index to drive by.
+    live_owned = and_(a.c.deleted.is_(False), unindexed(a.c.owner_id).is_not(None))
     no_website = or_(a.c.website.is_(None), func.trim(a.c.website) == "")
 
     # The account's domain: from its website (a free-mail website gives none); with no website,
