@@ -90,8 +90,8 @@ def export_kpi_command(
     output: OutputOpt,
     fmt: ExportFormatOpt = None,
     period: Annotated[Period, typer.Option("--period", help="Roll activities up by ISO week, month or quarter.")] = Period.WEEK,
-    since: Annotated[str | None, typer.Option("--since", help="First day to count (YYYY-MM-DD, UTC).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Last day to count, inclusive (YYYY-MM-DD, UTC).")] = None,
+    since: Annotated[str | None, typer.Option("--since", "--from", help="First day to count (YYYY-MM-DD, UTC).")] = None,
+    until: Annotated[str | None, typer.Option("--until", "--to", help="Last day to count, inclusive (YYYY-MM-DD, UTC).")] = None,
     source: SourceOpt = None,
 ) -> None:
     """Write the leading indicators: activities per owner per week (or month, quarter), by kind.
