@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine, Row
 from sqlalchemy.sql.elements import ColumnElement
 
 from ..models import accounts, activities, contacts, opportunities
+from ..rules.context import unindexed
 from .periods import segment_start_sql
 
 ACTIVITY_KINDS = ("call", "meeting", "email", "task", "note", "event")
@@ -56,7 +57,9 @@ def activity_counts(engine: Engine, period: str, since: date | None, until: date
         select(a.c.source, a.c.owner_id, seg, func.count().label("activities"), *kinds)
         .where(a.c.deleted.is_(False), a.c.owner_id.is_not(None), a.c.occurred_at.is_not(None),
                *_span(a.c.occurred_at, since, until))
-        .group_by(a.c.source, a.c.owner_id, seg)
+        # +source: grouping by it must not make SQLite walk the (source, occurred_at) index, one
+        # random table read per activity (3x slower than a sequential scan at 2M activities).
+        .group_by(unindexed(a.c.source), a.c.owner_id, seg)
     )
     if source:
         stmt = stmt.where(a.c.source == source)
