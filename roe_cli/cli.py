@@ -20,6 +20,7 @@ from typer.core import TyperGroup
 
 from . import logsetup
 from .commands import render, runlog
+from .commands.account_cmd import account_command
 from .commands.audit_cmd import audit
 from .commands.db_cmd import db_app
 from .commands.demo_cmd import demo
@@ -136,6 +137,7 @@ app = typer.Typer(
 app.callback()(global_options)
 
 # In the order `roe --help` has always listed them (the order of the old module imports).
+app.command("account")(account_command)
 app.command("audit")(audit)
 app.add_typer(db_app, name="db")
 app.command("demo")(demo)

@@ -392,6 +392,16 @@ class Workspace:
                                                 config=self.config_if_present(), period=period,
                                                 since=since, until=until, source=source))
 
+    def account_brief(self, key: str, *, source: str | None, contacts: int,
+                      as_of: datetime | None) -> dict[str, Any]:
+        """The brief of the account ``key`` names (id, name or domain): see :mod:`.brief`."""
+        from .brief import account_brief
+        from .findings import check_source
+
+        check_source(self.engine, source)
+        return account_brief(self.engine, self.config_if_present(), key, source=source,
+                             contacts_limit=contacts, as_of=as_of)
+
     def export_runs(self, output: Path, kind: str, by: str) -> ExportResult:
         """Write the findings trend, one row per run and rule (or owner)."""
         from .export import export_runs

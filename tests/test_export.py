@@ -278,23 +278,30 @@ def test_kpi_per_week_matches_counts_taken_straight_from_the_database(roe, org, 
 
     expected = Counter()
     for owner_id, kind, when in _live_activities(org, since, until):
-        year, week, _ = when.isocalendar()
-        expected[(owner_id, f"{year}-W{week:02d}", kind)] += 1
+        # its week's Monday, or the 1st of its month when the week began in the month before
+        monday = when.date() - timedelta(days=when.weekday())
+        expected[(owner_id, max(monday, when.date().replace(day=1)).isoformat(), kind)] += 1
     kinds = [*export.ACTIVITY_KINDS]
     for row in frame.to_dict("records"):
         for kind in kinds:
-            assert row[kind] == expected[(row["owner_id"], row["period"], kind)], (row, kind)
+            assert row[kind] == expected[(row["owner_id"], row["period_start"], kind)], (row, kind)
         assert row["activities"] == sum(row[k] for k in kinds) + row["other"]
         owner = people[row["owner_id"]]
         assert (row["owner_email"], row["owner_name"], row["crm_role"]) == (owner.email, owner.name, owner.role)
     assert sum(expected.values()) == live_total
 
-    # Weeks run Monday to Sunday; every active owner has a row for each of the 13 weeks, zeros too.
+    # Weeks run Monday to Sunday, split where a month ends: 13 weeks, of which the weeks of
+    # Aug 31 and Sep 28 cross into the next month: 15 rows per active owner, zeros too.
     starts = sorted(set(frame["period_start"]))
-    assert starts[0] == "2026-08-03" and len(starts) == 13
-    assert all(date.fromisoformat(s).weekday() == 0 for s in starts)
+    assert starts[0] == "2026-08-03" and len(starts) == 15
+    assert {"2026-08-31", "2026-09-01", "2026-09-28", "2026-10-01"} <= set(starts)
+    assert all(date.fromisoformat(s).weekday() == 0 or s.endswith("-01") for s in starts)
+    ends = dict(zip(frame["period_start"], frame["period_end"], strict=False))
+    assert ends["2026-08-31"] == "2026-08-31" and ends["2026-09-01"] == "2026-09-06"
+    assert ends["2026-09-28"] == "2026-09-30" and ends["2026-10-01"] == "2026-10-04"
+    assert len(set(frame["period"])) == 13
     active = frame[frame["active"] == "true"]
-    assert active.groupby("owner_id").size().eq(13).all()
+    assert active.groupby("owner_id").size().eq(15).all()
     assert len(active["owner_id"].unique()) == sum(o.active for o in people.values())
     assert (frame["activities"] == 0).any()
     assert set(frame[frame["active"] == "false"]["activities"]) <= set(range(1, 10_000))

@@ -55,6 +55,7 @@ from .scenarios import (
     plant_account,
     split_member_pool,
 )
+from .settings import lead_source_for
 
 DAY = timedelta(days=1)
 
@@ -352,6 +353,7 @@ class _Builder:
                 "updated_at": self.ago(1, 19),
                 "deleted": account["deleted"] or (rng.random() < 0.02 and not (is_open and k == 0)),
             }
+            row["lead_source"] = lead_source_for(row["id"])
             rows.append(row)
         if scenario == "own002-inactive-opp":
             rows[-1]["owner_id"] = rng.choice([p for p in PEOPLE if not p.active and p.role == "AE"]).id

@@ -151,6 +151,8 @@ class Mapping:
         elif hs_type == "deals":
             props = base + [OWNER_ASSIGNED, "dealname", "dealstage", "amount", "closedate",
                             "hs_is_closed", "hs_is_closed_won"]
+            if s.lead_source_property:
+                props.append(s.lead_source_property)
         else:
             props = base + ["hs_timestamp"]
             if hs_type in ACTIVITY_STATUS:
@@ -262,7 +264,7 @@ class Mapping:
             is_closed = (stage or "").lower() in ("closedwon", "closedlost")
         if is_won is None:
             is_won = (stage or "").lower() == "closedwon"
-        return {
+        row = {
             "id": str(record["id"]),
             "account_id": links.get("companies"),
             "owner_id": crm_id(p.get(OWNER)),
@@ -276,6 +278,9 @@ class Mapping:
             "updated_at": self.modified("deals", record),
             "deleted": False,
         }
+        if self.settings.lead_source_property:  # otherwise leave whatever the mirror holds
+            row["lead_source"] = text(p.get(self.settings.lead_source_property))
+        return row
 
     def activity_row(self, hs_type: str, record: dict, links: abc.Mapping[str, str | None]) -> dict:
         p = record.get("properties") or {}

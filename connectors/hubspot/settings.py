@@ -13,7 +13,7 @@ searches_per_second = 4
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -126,6 +126,20 @@ class HubSpotSettings(BaseModel):
         description="Contact property holding its primary company's id; empty to read the "
         "contact-to-company association instead (one more call a page).",
     )
+    # ---- the KPI export's referral figures (separate block) ---------------------------------
+    lead_source_property: str | None = Field(
+        "hs_analytics_source",
+        pattern=r"^[a-z0-9_]*$",
+        description="The deal property read into the mirror as the deal's lead source (the KPI "
+        "export's referrals_created and referrals_won): by default Original Source "
+        "(hs_analytics_source); empty to read none.",
+    )
+    referral_values: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["REFERRALS"],
+        description="Values of lead_source_property that mean a referral (ignoring case); "
+        "Original Source stores Referrals as REFERRALS.",
+    )
+    # ---- end of the referral block -------------------------------------------------------
     owner_history_objects: list[Literal["account", "contact", "opportunity"]] = Field(
         default_factory=lambda: list(HUBSPOT_OBJECTS),  # type: ignore[arg-type]
         description="Objects whose owner history (`hubspot_owner_id` with history) fills "

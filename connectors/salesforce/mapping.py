@@ -260,11 +260,13 @@ def _contact(settings: SalesforceSettings) -> SObjectQuery:
 
 
 def _opportunity(settings: SalesforceSettings) -> SObjectQuery:
+    lead_source = settings.lead_source_field
     fields = ("Id", "AccountId", "OwnerId", "Name", "StageName", "Amount", "CloseDate", "IsClosed",
-              "IsWon", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted")
+              "IsWon", *((lead_source,) if lead_source else ()), "CreatedDate", "LastModifiedDate",
+              "SystemModstamp", "IsDeleted")
 
     def convert(r: dict) -> dict:
-        return {
+        row = {
             "id": r["Id"],
             "account_id": text(r.get("AccountId")),
             "owner_id": text(r.get("OwnerId")),
@@ -278,6 +280,9 @@ def _opportunity(settings: SalesforceSettings) -> SObjectQuery:
             "updated_at": timestamp(r.get("LastModifiedDate") or r.get("SystemModstamp")),
             "deleted": boolean(r.get("IsDeleted")),
         }
+        if lead_source:  # otherwise leave whatever the mirror holds
+            row["lead_source"] = text(r.get(lead_source))
+        return row
 
     return SObjectQuery("Opportunity", "opportunity", fields, convert)
 

@@ -7,6 +7,7 @@ Every setting has a default, so an org that uses the standard fields needs no ta
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -59,6 +60,28 @@ class SalesforceSettings(BaseModel):
         pattern=_FIELD_NAME,
         description="The User field stored as the owner's team in the mirror; unset to read none.",
     )
+    # ---- the KPI export's referral figures (separate block) ---------------------------------
+    lead_source_field: str | None = Field(
+        "LeadSource",
+        pattern=_FIELD_NAME,
+        description=(
+            "The Opportunity field read into the mirror as the deal's lead source (the KPI "
+            "export's referrals_created and referrals_won); empty to read none."
+        ),
+    )
+    referral_values: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=lambda: ["Employee Referral", "External Referral", "Partner Referral"],
+        description=(
+            "Values of lead_source_field that mean the deal came from a referral (ignoring case)."
+        ),
+    )
+
+    @field_validator("lead_source_field", mode="before")
+    @classmethod
+    def _empty_reads_none(cls, value: object) -> object:
+        return None if value == "" else value
+    # ---- end of the referral block -------------------------------------------------------
+
     timeout_seconds: float = Field(
         60.0,
         gt=0,

@@ -90,17 +90,20 @@ def export_kpi_command(
     output: OutputOpt,
     fmt: ExportFormatOpt = None,
     period: Annotated[Period, typer.Option("--period", help="Roll activities up by ISO week, month or quarter.")] = Period.WEEK,
-    since: Annotated[str | None, typer.Option("--since", help="First day to count (YYYY-MM-DD, UTC).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Last day to count, inclusive (YYYY-MM-DD, UTC).")] = None,
+    since: Annotated[str | None, typer.Option("--since", "--from", help="First day to count (YYYY-MM-DD, UTC).")] = None,
+    until: Annotated[str | None, typer.Option("--until", "--to", help="Last day to count, inclusive (YYYY-MM-DD, UTC).")] = None,
     source: SourceOpt = None,
 ) -> None:
-    """Write the leading indicators: activities per owner per week (or month, quarter), by kind.
+    """Write the leading indicators per owner and week (or month, quarter): activity and follow-up.
 
     One row per owner and period with the owner's e-mail, name, roe role (from rules.toml),
-    CRM role and team, the number of live activities, and the count of each kind (call,
-    meeting, email, task, note, event, other). Active owners get a row for every period of the
-    span, zeros included, so a quiet week shows. The span is --since to --until, by default the
-    first to the last activity. Counted in the database (one GROUP BY).
+    CRM role and team; live activities in all and by kind (call, meeting, email, task, note,
+    event, other); distinct accounts touched; handoffs received, those touched within HND001's
+    sla_days and the median days to first touch; opportunities created, the referral-sourced
+    ones (lead source among the CRM's referral_values) and those of them won. A week that
+    crosses a month's end is two rows (period_start, period_end), so week rows add up to month
+    and quarter rows exactly. Active owners get a row for every period of the span, zeros
+    included. The span is --since/--from to --until/--to, by default all the data.
 
     Example: roe export kpi -o activity.xlsx --period month --since 2026-01-01
     """

@@ -375,6 +375,9 @@ class HubSpotEmulator:
             "closedate": iso(row["close_date"]),
             "hs_is_closed": str(bool(row["is_closed"])).lower(),
             "hs_is_closed_won": str(bool(row["is_won"])).lower(),
+            # Original Source: the demo's referral lead sources as HubSpot's REFERRALS
+            "hs_analytics_source": None if not row.get("lead_source") else
+            "REFERRALS" if "referral" in row["lead_source"].lower() else "OFFLINE",
         }
         record = self._put("deals", hs_id(row["id"]), props, row["created_at"], row["deleted"],
                            row["updated_at"], hs_id(row["owner_id"]))

@@ -92,6 +92,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "Opportunity": {
         "Id": "id", "AccountId": "id", "OwnerId": "id", "Name": "string", "StageName": "string",
         "Amount": "double", "CloseDate": "date", "IsClosed": "boolean", "IsWon": "boolean",
+        "LeadSource": "string",
         "CreatedDate": "datetime", "LastModifiedDate": "datetime", "SystemModstamp": "datetime",
         "IsDeleted": "boolean",
     },
@@ -543,6 +544,7 @@ class SalesforceOrg:
             "Id": row["id"], "AccountId": row["account_id"], "OwnerId": row["owner_id"],
             "Name": row["name"], "StageName": row["stage"], "Amount": row["amount"],
             "CloseDate": row["close_date"], "IsClosed": row["is_closed"], "IsWon": row["is_won"],
+            "LeadSource": row.get("lead_source"),
             "CreatedDate": row["created_at"], "LastModifiedDate": row["updated_at"],
             "SystemModstamp": row["updated_at"], "IsDeleted": row["deleted"],
         })

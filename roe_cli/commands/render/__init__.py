@@ -1,6 +1,7 @@
 """Everything the CLI prints, by area: :mod:`.base` (the consoles, the one error printer,
 progress bars, literal text and cells), :mod:`.runs` (sync, audit, findings, nightly, doctor),
-:mod:`.writeback` (plans, approvals, applies), :mod:`.realign`, :mod:`.report`, :mod:`.rules`, :mod:`.rulecases`
+:mod:`.writeback` (plans, approvals, applies), :mod:`.account` (`roe account`), :mod:`.realign`,
+:mod:`.report`, :mod:`.rules`, :mod:`.rulecases`
 (`roe rules test`) and :mod:`.whatif`.
 
 Commands compute, then hand their result here. Text from files or the CRM is printed literally
@@ -10,6 +11,7 @@ and visibly: never as rich markup, control characters shown as escapes.
 from typing import Any
 
 from . import base
+from .account import print_account_brief  # noqa: F401
 from .base import (  # noqa: F401
     SEVERITY_COLORS,
     STATUS_STYLES,
