@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import func, insert, select, update
 
+from roe_cli.handoffs import handoff_sla, summarize
 from roe_cli.models import (
     accounts,
     activities,
@@ -22,7 +23,6 @@ from roe_cli.models import (
     owners,
     ownership_changes,
 )
-from roe_cli.report.handoffs import handoff_sla, summarize
 
 D = datetime  # shorthand for the times below
 AS_OF = "2026-11-01"  # a Sunday: the report's 12 weeks start on Monday 2026-08-10
@@ -78,7 +78,7 @@ def _hand_built_org(engine) -> None:
 
 def test_handoff_sla_counts_each_reps_handoffs_first_touch_and_median_on_a_hand_built_org(engine):
     _hand_built_org(engine)
-    rows = handoff_sla(engine, None, D(2026, 8, 10), D(2026, 11, 1), as_of=D(2026, 11, 1))
+    rows = handoff_sla(engine, D(2026, 8, 10), D(2026, 11, 1), as_of=D(2026, 11, 1))
     first = {(h.rep_id, h.account_id): h.first_touch_at for h in rows}
     # a1..a4 to Ana, a5 to Ben; a6 (deleted), a7 (same owner), a8 (too early) are not handoffs
     assert first == {("u1", "a1"): D(2026, 10, 12), ("u1", "a2"): D(2026, 10, 20),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from ..shared.text import excel_safe
 from .findings import FINDING_COLUMNS, export_findings
-from .handoffs import Handoff, handoff_first_touches
 from .kpi import (
     ACTIVITY_KINDS,
     ADDITIVE,
@@ -42,7 +41,7 @@ __all__ = [
     "ACTIVITY_KINDS", "ADDITIVE", "BATCH", "EXTENSIONS", "FINDING_COLUMNS", "FORMATS", "KPI_COLUMNS",
     "PARQUET_ROW_GROUP", "PERIODS", "RUN_OWNER_COLUMNS", "RUN_RULE_COLUMNS", "XLSX_MAX_ROWS",
     "Column", "ExportResult", "excel_safe", "export_findings", "export_kpi", "export_runs",
-    "Handoff", "format_for", "handoff_first_touches", "kpi_rows", "next_period", "period_label", "period_start_of",
+    "format_for", "kpi_rows", "next_period", "period_label", "period_start_of",
     "period_start_sql", "referral_values", "run_rows", "segment_end", "segment_start_of",
     "segment_start_sql", "segments", "write_rows",
 ]

@@ -3,7 +3,7 @@
 Per (source, owner, period): live activities by kind, distinct accounts touched, handoffs
 received and how fast they were touched, opportunities created and the referral-sourced ones.
 The counts are GROUP BYs in SQL for SQLite and PostgreSQL (:mod:`.kpi_counts`); the handoffs
-come from :func:`.handoffs.handoff_first_touches`. Days are UTC and inclusive.
+come from :func:`roe_cli.handoffs.handoff_sla`. Days are UTC and inclusive.
 
 Rows roll up exactly: a week that crosses a month boundary is two rows (see :mod:`.periods`),
 so every additive column summed over the week rows of a month or a quarter equals that month's
@@ -16,22 +16,23 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
+from ..handoffs import Handoff, handoff_sla, sla_days_of
 from ..models import owners
 from ..shared.errors import UsageError
 from ..shared.vocab import PERIODS
-from .handoffs import Handoff, handoff_first_touches
 from .kpi_counts import (
     ACTIVITY_KINDS,
     accounts_touched,
     activity_counts,
     data_span,
+    day_start,
     opportunity_counts,
 )
 from .periods import (
@@ -85,13 +86,6 @@ def referral_values(config: RulesConfig | None) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def _sla_days(config: RulesConfig | None) -> int:
-    from ..rules.hnd001 import Params
-
-    params = config.rules.get("HND001") if config is not None else None
-    return int(getattr(params, "sla_days", Params().sla_days))
-
-
 def _handoff_figures(handoffs: Sequence[Handoff], period: str, sla_days: int) -> dict[tuple[str, str, date], dict[str, Any]]:
     grouped: dict[tuple[str, str, date], list[Handoff]] = defaultdict(list)
     for h in handoffs:
@@ -131,8 +125,10 @@ def kpi_rows(
     acts = activity_counts(engine, period, since, until, source)
     touched = accounts_touched(engine, period, since, until, source)
     opps = opportunity_counts(engine, period, since, until, source, referral_values(config))
-    handoffs = _handoff_figures(handoff_first_touches(engine, since, until, source), period,
-                                _sla_days(config))
+    handoffs = _handoff_figures(
+        handoff_sla(engine, day_start(since) if since else None,
+                    day_start(until + timedelta(days=1)) if until else None, source=source),
+        period, sla_days_of(config))
     first, last = data_span(engine, since, until, source)
     spans = segments(first, last, period) if first and last else []
     stmt = select(owners)

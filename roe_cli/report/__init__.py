@@ -23,10 +23,10 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.engine import Engine
 
 from ..export.kpi import ACTIVITY_KINDS, period_start_sql
+from ..handoffs import RepHandoffs, handoff_sla, sla_days_of, summarize
 from ..models import activities, audit_runs, findings, owners
 from ..rules.context import unindexed
 from ..shared.errors import UsageError
-from .handoffs import RepHandoffs, handoff_sla, sla_days_of, summarize
 
 if TYPE_CHECKING:
     from ..rulesfile import RulesConfig
@@ -125,7 +125,7 @@ def build_report(engine: Engine, config: RulesConfig | None, runs: int = DEFAULT
     week0 = report.as_of.date() - timedelta(days=report.as_of.weekday() + 7 * (WEEKS - 1))
     report.since = datetime(week0.year, week0.month, week0.day)
     report.handoffs = summarize(
-        handoff_sla(engine, config, report.since, report.as_of + timedelta(seconds=1),
+        handoff_sla(engine, report.since, report.as_of + timedelta(seconds=1),
                     as_of=report.as_of),
         report.sla_days)
     report.activity = _activity_by_week(engine, report.since, report.as_of)

@@ -1,5 +1,6 @@
 """Handoff first touches: the one SQL for "accounts handed to a rep, and when that rep first
-touched them", shared by `roe report` and (per period) the KPI export.
+touched them", shared by `roe report` (per receiving rep) and `roe export kpi` (per rep and
+period).
 
 A *handoff* is an ownership change of a live account to a new owner (``ownership_changes`` with
 ``object_type = 'account'``, a new owner that differs from the old one), HND001's meaning: the
@@ -8,7 +9,9 @@ history and a sync's observation at the same time) counts once.
 
 The *first touch* is the earliest live activity by that rep that counts for the account as the
 rules count it (logged on the account itself, on one of its live contacts or on one of its live
-deals) with ``changed_at <= occurred_at <= as_of``; None when there is none yet. Each path is
+deals) with ``changed_at <= occurred_at`` (and ``<= as_of`` when given); None when there is none
+yet. Touches are looked for past the end of the span: a handoff on its last day touched two days
+later was touched within the SLA. Each path is
 one seek on the mirror's composite activity indexes (source, link, owner, time).
 
 A handoff is *touched within the SLA* when ``first_touch_at <= changed_at + sla_days`` (HND001's
@@ -26,13 +29,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 
-from ..models import accounts, activities, contacts, opportunities, ownership_changes
-from ..rules.context import unindexed
+from .models import accounts, activities, contacts, opportunities, ownership_changes
+from .rules.context import unindexed
 
 if TYPE_CHECKING:
-    from ..rulesfile import RulesConfig
-
-DEFAULT_SLA_DAYS = 7  # HND001's default, when there is no rules file
+    from .rulesfile import RulesConfig
 
 
 @dataclass(frozen=True)
@@ -58,27 +59,27 @@ class Handoff:
 
 def sla_days_of(config: RulesConfig | None) -> int:
     """HND001's ``sla_days`` in the rules file (its default without one)."""
-    if config is None:
-        return DEFAULT_SLA_DAYS
-    return int(getattr(config.rules["HND001"], "sla_days", DEFAULT_SLA_DAYS))
+    from .rules.hnd001 import Params
+
+    params = config.rules.get("HND001") if config is not None else None
+    return int(getattr(params, "sla_days", Params().sla_days))
 
 
-def handoff_sla(engine: Engine, config: RulesConfig | None, since: datetime, until: datetime,
+def handoff_sla(engine: Engine, since: datetime | None = None, until: datetime | None = None,
                 *, as_of: datetime | None = None, source: str | None = None) -> list[Handoff]:
-    """Every handoff with ``since <= changed_at < until`` (naive UTC) and its first touch up to
-    ``as_of`` (default: ``until``), ordered by source, rep, time and account.
-
-    ``config`` is taken for HND001's settings (see :func:`sla_days_of` and
-    :func:`summarize`); the rows themselves do not depend on it."""
-    del config  # the rows do not depend on it; kept so every caller passes the same things
-    as_of = as_of or until
+    """Every handoff with ``since <= changed_at < until`` (naive UTC, both optional) and its
+    first touch (up to ``as_of`` when given), ordered by source, rep, time and account."""
     oc = ownership_changes
     acc = accounts.alias("handed_account")
     cond: list[Any] = [
         oc.c.object_type == "account", oc.c.new_owner_id.is_not(None),
         or_(oc.c.old_owner_id.is_(None), oc.c.old_owner_id != oc.c.new_owner_id),
-        oc.c.changed_at >= since, oc.c.changed_at < until, oc.c.changed_at <= as_of,
     ]
+    for bound in (oc.c.changed_at >= since if since else None,
+                  oc.c.changed_at < until if until else None,
+                  oc.c.changed_at <= as_of if as_of else None):
+        if bound is not None:
+            cond.append(bound)
     if source is not None:
         cond.append(oc.c.source == source)
     h = (
@@ -95,7 +96,9 @@ def handoff_sla(engine: Engine, config: RulesConfig | None, since: datetime, unt
         act = activities.alias(f"touch_{path}")
         when = unindexed(act.c.occurred_at)
         conds: list[Any] = [act.c.source == h.c.source, act.c.owner_id == h.c.rep_id,
-                            act.c.deleted.is_(False), when >= h.c.changed_at, when <= as_of]
+                            act.c.deleted.is_(False), when >= h.c.changed_at]
+        if as_of is not None:
+            conds.append(when <= as_of)
         if path == "account":
             conds.append(act.c.account_id == h.c.account_id)
         else:
