@@ -256,13 +256,16 @@ def run_cases(path: Path, rules_file: Path | None) -> CasesReport:
     return CasesReport(path, rules_file, results, time.perf_counter() - started)
 
 
-def run_case(case: Case, rules_file: Path | None, base: RulesConfig | None = None) -> CaseResult:
+def run_case(case: Case, rules_file: Path | None, base: RulesConfig | None = None,
+             url: str = "sqlite://") -> CaseResult:
+    """Run one case in a fresh mirror at ``url`` (an in-memory SQLite one unless told; another
+    database must be empty of the case's source)."""
     started = time.perf_counter()
     result = CaseResult(case)
     engine = None
     try:
         config = case_config(case, rules_file, base)
-        engine = open_database("sqlite://")
+        engine = open_database(url)
         _load_org(engine, case, config)
         audit = run_audit(engine, config, case.as_of, case.codes, store=False)
         _compare(result, case, audit.items or [])
