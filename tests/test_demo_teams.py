@@ -56,7 +56,8 @@ def test_rules_toml_sets_the_coverage_rules_as_the_demo_plants_them():
 
 
 def test_roe_demo_writes_the_teams_into_the_mirror(roe, engine):
-    assert roe("demo", "--accounts", "400", "--seed", "9", "--as-of", "2026-11-01").exit_code == 0
+    result = roe("demo", "--accounts", "400", "--seed", "9", "--as-of", "2026-11-01")
+    assert result.exit_code == 0, result.output
     with engine.connect() as conn:
         live, deleted = (conn.execute(select(func.count()).select_from(account_team_members)
                                       .where(account_team_members.c.deleted.is_(d))).scalar_one()
@@ -64,3 +65,4 @@ def test_roe_demo_writes_the_teams_into_the_mirror(roe, engine):
         cov = conn.execute(select(func.count()).select_from(demo_planted)
                            .where(demo_planted.c.rule.like("COV%"))).scalar_one()
     assert live > 20 and deleted >= 1 and cov >= 3
+    assert f"{live + deleted:,} account team members" in " ".join(result.stdout.split())
