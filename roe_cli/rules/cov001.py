@@ -49,7 +49,10 @@ def query(ctx: RuleContext, params: Params) -> Select[Any]:
         .having(func.count() >= 2)
         .subquery("shared_accounts")
     )
-    totals = ctx.activity_totals(ctx.days_ago(params.window_days), ctx.now)
+    # A CTE read twice (the account's total, each member's count): SQLite and PostgreSQL
+    # materialize it once instead of scanning the window twice.
+    window = ctx.activity_totals(ctx.days_ago(params.window_days), ctx.now)
+    totals = select(window).cte("cov_activity_totals")
     per_account = (
         select(totals.c.source, totals.c.account_id, func.sum(totals.c.n).label("total"))
         .group_by(totals.c.source, totals.c.account_id)
