@@ -238,10 +238,20 @@ def _role(person: Person, team_role: str | None) -> str:
     return ROLE_OF_CRM.get(team_role or "") or person.role
 
 
-def expected_findings(chunk: Chunk, as_of: datetime) -> list[Row]:
-    """What COV001-COV003 must report for the chunk's accounts, as ``{rule, account_id, related}``."""
+def planted_without_teams(chunk: Chunk, as_of: datetime) -> list[Row]:
+    """The chunk's planted findings as an audit sees them when the mirror holds no account team
+    (a CRM emulator that does not serve teams): the COV findings worked out with owners alone."""
+    kept = [p for p in chunk.planted if not p["rule"].startswith("COV")]
+    for row in expected_findings(chunk, as_of, teams=False):
+        plant(kept, row["rule"], "account", row["account_id"], "no-team-synced", row["related"])
+    return kept
+
+
+def expected_findings(chunk: Chunk, as_of: datetime, teams: bool = True) -> list[Row]:
+    """What COV001-COV003 must report for the chunk's accounts, as ``{rule, account_id, related}``
+    (with ``teams=False``: as if the mirror held no team rows)."""
     rows: dict[str, list[Row]] = defaultdict(list)
-    for row in chunk.rows.get("account_team_member", []):
+    for row in chunk.rows.get("account_team_member", []) if teams else []:
         if not row["deleted"]:
             rows[row["account_id"]].append(row)
     counted = _counted(chunk, as_of)
