@@ -17,6 +17,7 @@ from connectors.demo.generator import Chunk, default_as_of, generate
 
 from .models import (
     CRM_TABLES,
+    account_team_members,
     activities,
     contacts,
     demo_orgs,
@@ -33,7 +34,8 @@ from .shared.vocab import Source, SyncObject
 
 SOURCE: str = Source.DEMO
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
-_TABLES: dict[str, Table] = {**CRM_TABLES, SyncObject.OWNERSHIP_CHANGE: ownership_changes}
+_TABLES: dict[str, Table] = {**CRM_TABLES, SyncObject.OWNERSHIP_CHANGE: ownership_changes,
+                             "account_team_member": account_team_members}
 
 
 def load_demo_org(

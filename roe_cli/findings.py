@@ -11,9 +11,21 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, FromClause, Select, and_, case, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.engine import Connection, Engine
 
 from .models import accounts, audit_runs, contacts, findings, opportunities, owners, waivers
@@ -22,6 +34,9 @@ from .shared.clock import iso_or_none, utcnow
 from .shared.errors import UsageError
 from .shared.text import or_list, suggest_end
 from .shared.vocab import SEVERITY_RANK, FindingStatus, ObjectType, Source
+
+if TYPE_CHECKING:
+    from .rulesfile import RulesConfig
 
 FIELDS = (
     "id", "rule", "name", "severity", "status", "source", "object_type", "object_id",
@@ -221,7 +236,7 @@ def document(run_id: int | None, as_of: datetime | None, summary: dict[str, Any]
         "run_id": run_id,
         "as_of": iso_or_none(as_of),
         "summary": summary,
-        "findings": [{k: item[k] for k in FIELDS} for item in items],
+        "findings": [{k: item[k] for k in (*FIELDS, "team") if k in item} for item in items],
     }
 
 
@@ -266,3 +281,45 @@ def run_summary(engine: Engine, run_id: int | None) -> tuple[datetime | None, di
 
 
 __all__ = ["FIELDS", "FindingFilter", "check_names", "check_source", "count_findings", "document", "iter_findings", "latest_run_id", "run_summary", "waive"]
+
+
+TEAM_RULES = ("COV001", "COV002", "COV003")  # findings that carry their account's team
+
+
+def with_teams(engine: Engine, config: RulesConfig, items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``items`` as a list, each finding of a coverage rule with ``team``: its account's members
+    as the rules see them (the owner first, then the live team rows by user id), each
+    ``{user_id, email, team_role, role}`` (``role``: the team role through ``[role_map]``, else the
+    user's own roe role). One query for all of them, by chunks of account ids."""
+    from .models import account_team_members as t
+
+    out = list(items)
+    wanted = sorted({(i["source"], i["account_id"]) for i in out
+                     if i["rule"] in TEAM_RULES and i["account_id"]})
+    if not wanted:
+        return out
+    teams: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    a, o = accounts.alias("team_acc"), owners.alias("team_user")
+    with engine.connect() as conn:
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            sources, ids = {s for s, _ in part}, [i for _, i in part]
+            owner_rows = (
+                select(a.c.source, a.c.id, literal(0).label("k"), a.c.owner_id, literal(None).label("tr"), o.c.email, o.c.role)
+                .outerjoin(o, and_(o.c.source == a.c.source, o.c.id == a.c.owner_id))
+                .where(a.c.source.in_(sources), a.c.id.in_(ids), a.c.owner_id.is_not(None))
+            )
+            team_rows = (
+                select(t.c.source, t.c.account_id, literal(1), t.c.user_id, t.c.team_role, o.c.email, o.c.role)
+                .outerjoin(o, and_(o.c.source == t.c.source, o.c.id == t.c.user_id))
+                .where(t.c.source.in_(sources), t.c.account_id.in_(ids), t.c.deleted.is_(False))
+            )
+            for source, aid, _k, user, team_role, email, crm_role in conn.execute(
+                    union_all(owner_rows, team_rows).order_by(literal_column("k"), literal_column("owner_id"))):
+                role = (config.role_of(None, team_role) if team_role else None) or config.role_of(email, crm_role)
+                teams.setdefault((source, aid), []).append(
+                    {"user_id": user, "email": email, "team_role": team_role, "role": role})
+    for item in out:
+        if item["rule"] in TEAM_RULES:
+            item["team"] = teams.get((item["source"], item["account_id"]), [])
+    return out

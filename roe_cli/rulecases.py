@@ -28,6 +28,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .audit import run_audit
 from .db import open_database
+from .models import account_team_members as team_table
 from .models import accounts, activities, contacts, opportunities, owners, ownership_changes
 from .rules import REGISTRY
 from .rulesfile import RulesConfig, load_rules, parse_rules
@@ -40,7 +41,7 @@ FIX_TODO = "Fix the case file; the format is in the README, section \"Rule cases
 
 _FILE_KEYS = ("rule", "as_of", "owners", "rules", "params", "case")
 _CASE_KEYS = ("name", "rule", "as_of", "owners", "rules", "params", "accounts", "contacts",
-              "opportunities", "activities", "changes", "expect")
+              "opportunities", "activities", "changes", "team", "expect")
 _RECORD_KEYS = {
     "owners": ("id", "email", "name", "role", "team", "active", "manager"),
     "accounts": ("id", "name", "owner", "website", "country", "state", "employees", "industry",
@@ -49,10 +50,11 @@ _RECORD_KEYS = {
     "opportunities": ("id", "account", "owner", "name", "stage", "amount", "closed", "won", "deleted"),
     "activities": ("account", "contact", "opportunity", "owner", "at", "kind", "deleted"),
     "changes": ("account", "old", "new", "at"),
+    "team": ("account", "user", "role", "deleted"),  # account team members beside the owner
     "expect": ("rule", "object", "related", "suggested", "status"),
 }
 _REQUIRED = {"owners": ("id",), "accounts": ("id",), "contacts": ("id",), "opportunities": ("id",),
-             "activities": ("at",), "changes": ("account", "at"), "expect": ("object",)}
+             "activities": ("at",), "changes": ("account", "at"), "team": ("account", "user"), "expect": ("object",)}
 _TIMES = ("stage_changed", "created", "at")
 _FLAGS = ("active", "deleted", "closed", "won")
 _NUMBERS = ("employees", "amount")
@@ -254,13 +256,16 @@ def run_cases(path: Path, rules_file: Path | None) -> CasesReport:
     return CasesReport(path, rules_file, results, time.perf_counter() - started)
 
 
-def run_case(case: Case, rules_file: Path | None, base: RulesConfig | None = None) -> CaseResult:
+def run_case(case: Case, rules_file: Path | None, base: RulesConfig | None = None,
+             url: str = "sqlite://") -> CaseResult:
+    """Run one case in a fresh mirror at ``url`` (an in-memory SQLite one unless told; another
+    database must be empty of the case's source)."""
     started = time.perf_counter()
     result = CaseResult(case)
     engine = None
     try:
         config = case_config(case, rules_file, base)
-        engine = open_database("sqlite://")
+        engine = open_database(url)
         _load_org(engine, case, config)
         audit = run_audit(engine, config, case.as_of, case.codes, store=False)
         _compare(result, case, audit.items or [])
@@ -359,6 +364,10 @@ def _load_org(engine: Any, case: Case, config: RulesConfig) -> None:
                              "old_owner_id": ch.get("old"), "new_owner_id": ch.get("new"),
                              "changed_at": ago(ch["at"]), "origin": "crm-history"}
                             for ch in org["changes"]],
+        team_table: [{"source": SOURCE, "id": f"{m['account']}/{i}", "account_id": m["account"],
+                                "user_id": m["user"], "team_role": m.get("role"),
+                                "origin": "AccountTeamMember", "deleted": m.get("deleted", False)}
+                               for i, m in enumerate(org["team"])],
     }
     with engine.begin() as conn:
         for table, values in rows.items():
@@ -371,7 +380,8 @@ def _check_people(case: Case, ids: list[str]) -> None:
     known = set(ids)
     refs = [(kind, key, row.get(key)) for kind, keys in
             (("owners", ("manager",)), ("accounts", ("owner",)), ("contacts", ("owner",)),
-             ("opportunities", ("owner",)), ("activities", ("owner",)), ("changes", ("old", "new")))
+             ("opportunities", ("owner",)), ("activities", ("owner",)), ("changes", ("old", "new")),
+             ("team", ("user",)))
             for row in case.org[kind] for key in keys]
     for kind, key, ref in refs:
         if ref is not None and str(ref) not in known:

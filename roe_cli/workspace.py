@@ -334,21 +334,24 @@ class Workspace:
 
     def audit_document(self, result: AuditResult) -> dict[str, Any]:
         """The JSON document of an audit run: its summary and every finding it saw."""
-        from .findings import FindingFilter, document, iter_findings
+        from .findings import FindingFilter, document, iter_findings, with_teams
 
         if not result.stored:  # a dry run: its findings are only in the result
-            return document(None, result.as_of, result.summary(), result.items or [])
+            return document(None, result.as_of, result.summary(),
+                            with_teams(self.engine, self.config(), result.items or []))
         items = iter_findings(self.engine, FindingFilter(run_id=result.run_id))
-        return document(result.run_id, result.as_of, result.summary(), items)
+        return document(result.run_id, result.as_of, result.summary(),
+                        with_teams(self.engine, self.config(), items))
 
     def findings_document(self, flt: FindingFilter) -> dict[str, Any]:
         """The latest run's summary and every finding that matches ``flt``, as one document."""
-        from .findings import check_names, document, iter_findings, run_summary
+        from .findings import check_names, document, iter_findings, run_summary, with_teams
 
         run_id = self.require_run()
         check_names(self.engine, flt)
         as_of, summary = run_summary(self.engine, run_id)
-        return document(run_id, as_of, summary, iter_findings(self.engine, flt))
+        return document(run_id, as_of, summary,
+                        with_teams(self.engine, self.config(), iter_findings(self.engine, flt)))
 
     def findings(self, flt: FindingFilter,
                  limit: int = 0) -> tuple[int, list[dict[str, Any]], int]:

@@ -84,3 +84,29 @@ def test_dates_in_details_are_iso_8601_utc_on_postgres_as_on_sqlite(roe, pg_url,
     dated = [v for d in on_pg.values() for k, v in d.items() if k.endswith("_at") and v]
     assert dated and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", v) for v in dated)
     assert on_pg == on_sqlite
+
+
+def test_the_rule_cases_pass_on_postgres(pg_url):
+    """Every rule case (the coverage rules' included) gives on PostgreSQL what it gives on SQLite:
+    one database, emptied between cases."""
+    from pathlib import Path
+
+    from sqlalchemy import delete
+
+    from roe_cli.rulecases import load_cases, run_case
+    from roe_cli.rulesfile import load_rules
+
+    folder = Path(__file__).parent / "rule_cases"
+    rules = folder / "rules.toml"
+    base = load_rules(rules)
+    engine = open_database(pg_url)
+    failed = []
+    for case in load_cases(folder, skip=rules):
+        result = run_case(case, rules, base, url=pg_url)
+        if not result.passed:
+            failed.append(f"{case.label}: {result.diff()}")
+        with engine.begin() as conn:
+            for table in reversed(metadata.sorted_tables):
+                conn.execute(delete(table))
+    engine.dispose()
+    assert failed == []

@@ -122,7 +122,9 @@ def test_every_problem_of_a_rules_file_is_listed_in_one_pass(roe, tmp_path):
 
     result = roe("rules", "--check", rules=path)
     assert result.exit_code == 2, result.output
-    assert f"{path} has {len(want) + 1} problems:" in result.stderr  # + HND002's 'AM'
+    # + the 'AM' that HND002, COV002's quarterback_roles and COV003's requirement name
+    assert f"{path} has {len(want) + 3} problems:" in result.stderr
+    assert ": rules.COV003.requirements[0].roles[0]: " in result.stderr
     for key in want:
         assert f": {key}: " in result.stderr, key
     assert "did you mean 'ana@example.com'?" in flat(result.stderr)

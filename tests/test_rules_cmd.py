@@ -50,7 +50,7 @@ def test_rules_json(roe, tmp_path):
 def test_check_the_shipped_file(roe, tmp_path):
     result = roe("rules", "--check")
     assert result.exit_code == 0, result.output
-    assert f"{RULES} is valid: 9 rules (9 enabled), 7 teams, 5 territories, 1 exception" in result.stdout
+    assert f"{RULES} is valid: 12 rules (12 enabled), 7 teams, 5 territories, 1 exception" in result.stdout
     assert "People not checked" in flat(result.stdout)
 
 
@@ -58,7 +58,7 @@ def test_check_counts_what_is_switched_off(roe, tmp_path):
     path = write(tmp_path, edited("[rules.OWN005]", "[rules.OWN005]\nenabled = false"))
     result = roe("rules", "--check", rules=path)
     assert result.exit_code == 0, result.output
-    assert "9 rules (8 enabled), 7 teams, 5 territories, 1 exception" in result.stdout
+    assert "12 rules (11 enabled), 7 teams, 5 territories, 1 exception" in result.stdout
 
 
 def test_check_never_creates_a_mirror(roe, tmp_path):

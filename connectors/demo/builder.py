@@ -56,6 +56,7 @@ from .scenarios import (
     split_member_pool,
 )
 from .settings import lead_source_for
+from .teams import add_teams
 
 DAY = timedelta(days=1)
 
@@ -65,6 +66,7 @@ class Chunk:
 
     rows: dict[str, list[dict]] = field(default_factory=dict)
     planted: list[dict] = field(default_factory=list)
+    scenarios: dict[str, str] = field(default_factory=dict)  # account id -> its scenario
 
     def add(self, object_type: str, row: dict) -> None:
         self.rows.setdefault(object_type, []).append(row)
@@ -74,7 +76,9 @@ class Chunk:
 def build_chunk(seed: int, as_of: datetime, start: int, count: int) -> Chunk:
     """Accounts ``start`` to ``start + count`` of the org, with everything that hangs off them."""
     rng = random.Random(f"roe-demo:{seed}:{start}")
-    return _Builder(rng, as_of, start, count).build()
+    chunk = _Builder(rng, as_of, start, count).build()
+    add_teams(chunk, random.Random(f"roe-demo-teams:{seed}:{start}"), as_of, forced=start == 0)
+    return chunk
 
 
 class _Builder:
@@ -240,6 +244,7 @@ class _Builder:
         if self.accounts and rng.random() < 0.04:
             account["parent_id"] = rng.choice(self.accounts)["id"]
         self.chunk.add("account", account)
+        self.chunk.scenarios[aid] = scenario
         self.accounts.append(account)
         meta = {**account, "_team": team, "_owner_first": owner.first.lower(), "_cluster_domain": contact_domain}
 

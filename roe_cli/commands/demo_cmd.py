@@ -36,5 +36,7 @@ def demo(
         f"Demo org (seed {seed}) in {ws.display_url(engine)}: "
         f"{counts['owner']:,} owners, {counts['account']:,} accounts, {counts['contact']:,} contacts, "
         f"{counts['opportunity']:,} opportunities, {counts['activity']:,} activities, "
-        f"{counts['ownership_change']:,} ownership changes; {counts['planted']:,} planted conflicts."
+        f"{counts['ownership_change']:,} ownership changes, "
+        f"{counts.get('account_team_member', 0):,} account team members; "
+        f"{counts['planted']:,} planted conflicts."
     )

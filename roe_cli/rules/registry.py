@@ -8,10 +8,24 @@ from typing import Any
 
 from ..shared.errors import UsageError
 from ..shared.text import suggest_end
-from . import hnd001, hnd002, hnd003, own001, own002, own003, own004, own005, own006
+from . import (
+    cov001,
+    cov002,
+    cov003,
+    hnd001,
+    hnd002,
+    hnd003,
+    own001,
+    own002,
+    own003,
+    own004,
+    own005,
+    own006,
+)
 from .base import Rule
 
-_MODULES = (own001, own002, own003, own004, own005, own006, hnd001, hnd002, hnd003)
+_MODULES = (own001, own002, own003, own004, own005, own006, hnd001, hnd002, hnd003, cov001, cov002,
+            cov003)
 
 REGISTRY: dict[str, Rule[Any]] = {
     m.CODE: Rule(code=m.CODE, name=m.NAME, params=m.Params, query=m.query, doc=m.__doc__ or "",

@@ -367,6 +367,25 @@ def _roles_in_settings(rules: dict[str, RuleParams]) -> list[tuple[str, str, Key
             elif isinstance(value, tuple | list):
                 items = [((j,), r) for j, r in enumerate(value)]
             found += [(code, name, sub, role) for sub, role in items if isinstance(role, str)]
+        found += _roles_in_entries(code, params)
+    return found
+
+
+def _roles_in_entries(code: str, params: RuleParams) -> list[tuple[str, str, KeyPath, str]]:
+    """Roles named inside a list of tables (COV003's ``requirements[i].roles``)."""
+    found: list[tuple[str, str, KeyPath, str]] = []
+    for name in sorted(params.model_fields_set):
+        value = getattr(params, name)
+        if not isinstance(value, tuple | list):
+            continue
+        for i, entry in enumerate(value):
+            if not isinstance(entry, BaseModel):
+                continue
+            for key in sorted(entry.model_fields_set):
+                roles = getattr(entry, key)
+                if (key == "roles" or key.endswith("_roles")) and isinstance(roles, tuple | list):
+                    found += [(code, name, (i, key, j), r) for j, r in enumerate(roles)
+                              if isinstance(r, str)]
     return found
 
 

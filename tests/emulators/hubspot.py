@@ -273,6 +273,7 @@ class HubSpotEmulator:
                   ) -> set[tuple[str, str, str, str]]:
         """Fill the emulator with a demo org; return the planted findings in HubSpot ids."""
         from connectors.demo.generator import default_as_of, generate
+        from connectors.demo.teams import planted_without_teams
 
         self.as_of = as_of or default_as_of()
         for chunk in generate(accounts, seed, self.as_of):
@@ -289,9 +290,11 @@ class HubSpotEmulator:
                     self._load_deal(row)
                 for row in chunk.rows.get("activity", []):
                     self._load_activity(row)
-                for p in chunk.planted:
+                # The emulator serves no account teams (yet): the COV findings of owners alone.
+                for p in planted_without_teams(chunk, self.as_of):
+                    related = p["related_user_id"]
                     self.planted.add((p["rule"], p["object_type"], hs_id(p["object_id"]),
-                                      hs_id(p["related_user_id"]) or ""))
+                                      related if related.startswith("role:") else hs_id(related) or ""))
         return set(self.planted)
 
     def _load_owner(self, row: dict) -> None:

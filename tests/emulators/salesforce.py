@@ -776,12 +776,14 @@ def _csv_value(value) -> str:
 @functools.lru_cache(maxsize=8)
 def _demo_rows_cached(accounts: int, seed: int, as_of: datetime) -> tuple:
     from connectors.demo.generator import generate
+    from connectors.demo.teams import planted_without_teams
 
     out = []
     for chunk in generate(accounts, seed, as_of):
         for object_type in ("owner", "account", "contact", "opportunity", "activity", "ownership_change"):
             out.extend((object_type, row) for row in chunk.rows.get(object_type, ()))
-        out.extend(("planted", p) for p in chunk.planted)
+        # The emulator serves no account teams (yet): the COV findings of owners alone.
+        out.extend(("planted", p) for p in planted_without_teams(chunk, as_of))
     return tuple(out)
 
 
