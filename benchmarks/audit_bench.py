@@ -19,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,6 +34,13 @@ DEMO_SECONDS_TARGET = 120.0
 SECONDS_PER_MILLION_TARGET = 60.0
 PASS_RSS_TARGET_MIB = 2048.0
 RATIO_TARGET = 2.0
+# One audit pass (floor or roe) longer than this is stopped and fails the run: at 1,000,000
+# accounts a pass takes a minute or two; a plan that flipped takes hours.
+PASS_TIMEOUT = float(os.environ.get("BENCH_PASS_TIMEOUT", 900))
+
+
+class PassTimeout(RuntimeError):
+    """An audit pass ran past PASS_TIMEOUT."""
 
 
 # -- small helpers -----------------------------------------------------------------------------
@@ -142,9 +150,21 @@ def run_child(kind: str, *args: str) -> tuple[dict, float, float]:
         cmd = [sys.executable, "-m", "benchmarks", "--child", kind, "--out", str(out), *args]
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        limit = PASS_TIMEOUT if kind in ("floor", "roe") else None
+        timer = threading.Timer(limit, proc.kill) if limit else None
+        if timer:
+            timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            if timer:
+                timer.cancel()
         wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
+        if limit and wall >= limit:
+            raise PassTimeout(f"the {kind} pass took over {limit:.0f} s and was stopped: a query "
+                              "plan off its intended shape? (python -m benchmarks.audit_floor "
+                              "--explain CODE; BENCH_PASS_TIMEOUT to allow more)")
         if proc.returncode != 0:
             raise RuntimeError(f"the {kind} process failed (exit status {proc.returncode})")
         return json.loads(out.read_text()), wall, maxrss_mib(usage.ru_maxrss)
