@@ -139,6 +139,14 @@ def summary(results: dict) -> None:
               + (f", report --html {html.get('seconds')} s" if html else ", report --html: not in roe yet"))
 
 
+def save(results: dict, path: str) -> Path:
+    """Write the figures so far (after every step: a run stopped later keeps them)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", DEFAULT_SIZES))
@@ -189,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
                 break
             agree &= ok
             results["audit"][size] = figures
+            save(results, args.results)
     results["growth"] = growth(results["audit"])
 
     if args.only == "all":
@@ -225,9 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     results["agree"] = agree
     results["seconds"] = round(time.perf_counter() - started, 1)
     summary(results)
-    out = Path(args.results)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, sort_keys=False, default=str) + "\n")
+    out = save(results, args.results)
     print(f"\n   {results['seconds']:.0f} s in all; figures in {out}")
     if not agree:
         print("ERROR: roe and its floor found different rows on some rule (see above).", file=sys.stderr)
