@@ -202,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.only == "all":
         if "skew" not in skip and results["audit"]:
-            skew_size = max([s for s in sizes if s <= SKEW_SIZE] or [sizes[0]])
+            done = sorted(results["audit"])  # the sizes audited (all, unless a pass timed out)
+            skew_size = max([s for s in done if s <= SKEW_SIZE] or [done[0]])
             skewed = built[skew_size].with_name(f"skewed-{built[skew_size].name}")
             print(f"\n== Skewed org ({skew_size:,} accounts): {skewed}")
             moved = orgs.skew(built[skew_size], skewed)
@@ -228,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n== benchmarks/{script}", flush=True)
                 results["api"][script.removesuffix(".py")] = extras.run_script(script)
         if "export" not in skip and results["audit"]:
-            print(f"\n== Export of the {sizes[-1]:,}-account org's findings", flush=True)
-            results["export"] = extras.bench_exports(built[sizes[-1]])
+            largest = max(results["audit"])
+            print(f"\n== Export of the {largest:,}-account org's findings", flush=True)
+            results["export"] = extras.bench_exports(built[largest])
 
     results["agree"] = agree
     results["seconds"] = round(time.perf_counter() - started, 1)
