@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO_DB ?= demo.db
 DEMO_ACCOUNTS ?= 5000
+# make bench's org sizes (accounts); e.g. make bench BENCH_SIZES=10000,100000
+BENCH_SIZES ?= 10000,100000,1000000
 
 .PHONY: install demo test lint bench clean
 
@@ -31,8 +33,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+## The audit, ingest, API calls and exports at three sizes; figures to bench/results.json.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	BENCH_SIZES=$(BENCH_SIZES) $(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) *.egg-info build .pytest_cache $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm $(DEMO_DB).lock

@@ -1,23 +1,27 @@
-"""roe's benchmarks (``make bench``): the rule pass at scale against a bare-SQL floor, and more.
+"""roe's benchmarks (``make bench``): the audit at three sizes against its floor, and the rest.
 
-    .venv/bin/python -m benchmarks [--accounts 100000] [--seed 42] [--runs 3] [--db PATH]
-                                   [--only audit|demo|all] [--fresh]
+    .venv/bin/python -m benchmarks [--sizes 10000,100000,1000000] [--runs 3] [--seed 42]
+                                   [--only all|audit|demo] [--skip ingest,skew,api,export]
+                                   [--fresh] [--results bench/results.json]
 
-* demo: ``load_demo_org`` generates the org in a child process; its wall time and peak RSS (the
-  main process and its generator workers) against the targets: 100,000 accounts in under two
-  minutes, in memory that does not grow with the org.
-* audit: the floor (``benchmarks/audit_floor.py``: the nine rules as hand-written SQL on plain
-  ``sqlite3``) and roe's ``run_audit`` on the same mirror, ``--runs`` times each, alternating,
-  each pass in a fresh process so its peak RSS is its own. Per rule the median seconds and the
-  ratio, then the whole pass, against the targets: roe within twice the floor, under 10 seconds
-  and under 1 GiB at 100,000 accounts. The two must find the same rows for every rule; if they
-  do not, that is printed as an error and the exit status is 1.
-* all (the default): both, then the other scripts in this folder (API-call benchmarks, small
-  default sizes), each as a subprocess; one that fails is reported and the rest still run.
+``BENCH_SIZES`` (or ``--sizes``; ``--accounts N`` for one size) chooses the sizes; for each, in
+increasing order:
 
-The mirror is kept (default: a file in the temp folder named after the size and seed) and reused
-by ``audit`` and ``all`` when it holds a complete demo org of that size and seed; ``--fresh``
-regenerates it, ``--only demo`` always does.
+* the org: a demo org of that size (``benchmarks/orgs.py``: above 100,000 accounts a demo org of
+  ``size / k`` accounts copied ``k`` times inside SQLite, same ratios; the smaller size's mirror
+  is reused as the first copy). A mirror in the temp folder holding the org is reused between
+  runs unless ``--fresh``; the time to build it is in the results when it was built;
+* the audit: floor and roe, ``--runs`` passes each in fresh processes (``audit_bench.py``): seconds
+  per rule and in all, peak RSS, the ratio; a rule where they find different rows fails the run.
+
+Then, once: the growth per tenfold; the skewed org at 100,000 accounts (``orgs.skew``) against
+the balanced one, per record; ingest through ``write_page`` vs raw ``executemany``
+(``ingest.py``; PostgreSQL too with ``BENCH_POSTGRES_URL``); the API-call scripts (``*_calls.py``
+on the emulators); the exports of the largest org's findings. Everything goes to
+``bench/results.json`` (with the date, the machine and the versions) and a summary table.
+The exit status is 1 when roe and the floor disagreed on any rule of any org, or when an audit
+pass ran past ``BENCH_PASS_TIMEOUT`` seconds (default 900: a plan that flipped; the figures of
+the sizes done so far are still written).
 """
 
 from __future__ import annotations
@@ -25,446 +29,229 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
-import sqlite3
-import statistics
-import subprocess
+import shutil
 import sys
-import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HERE = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-OWN_FILES = {"__init__.py", "__main__.py", "audit_floor.py"}
-DEMO_SECONDS_TARGET = 120.0
-PASS_SECONDS_TARGET = 10.0
-PASS_RSS_TARGET_MIB = 1024.0
-RATIO_TARGET = 2.0
+from benchmarks import audit_bench as ab  # noqa: E402
+from benchmarks import extras, ingest, orgs  # noqa: E402
+
+DEFAULT_SIZES = "10000,100000,1000000"
+SKEW_SIZE = 100_000
+SKEW_TARGET = 1.5
+INGEST_ACCOUNTS = 10_000
+STEPS = ("ingest", "skew", "api", "export")
 
 
-# -- small helpers -----------------------------------------------------------------------------
-
-
-def maxrss_mib(value: int) -> float:
-    """``ru_maxrss`` in MiB (KiB on Linux, bytes on macOS)."""
-    return value / (1024 * 1024) if sys.platform == "darwin" else value / 1024
-
-
-def current_rss_mib() -> float | None:
-    """This process's resident set now (Linux), for the before-the-pass baseline."""
+def sizes_from(text: str) -> list[int]:
     try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+        sizes = sorted({int(part.replace("_", "")) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise SystemExit(f"BENCH_SIZES / --sizes: {text!r} is not a list of account counts "
+                         "(e.g. 10000,100000)") from None
+    if not sizes or sizes[0] < 1:
+        raise SystemExit("BENCH_SIZES / --sizes: give at least one size, each at least 1")
+    return sizes
 
 
-def warm(db: Path) -> None:
-    """Read the mirror (and its WAL) once, so every pass starts with it in the OS file cache:
-    this VM drops cached pages on its own, and a cold first query would pass for slowness."""
-    for path in (db, Path(f"{db}-wal")):
-        try:
-            with open(path, "rb", buffering=0) as f:
-                while f.read(8 << 20):
-                    pass
-        except OSError:
-            pass
-
-
-def med(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
-
-
-def spread(values: list[float], fmt: str = "{:.2f}") -> str:
-    """``median (min-max)``."""
-    if not values:
-        return "-"
-    return f"{fmt.format(med(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
-
-
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}x" if b > 0 else "-"
-
-
-def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
-
-
-# -- the mirror --------------------------------------------------------------------------------
-
-
-def default_db(accounts: int, seed: int) -> Path:
-    return Path(tempfile.gettempdir()) / "roe-bench" / f"demo-{accounts}-seed{seed}.db"
-
-
-def demo_in(db: Path) -> dict | None:
-    """The demo org the mirror holds (seed, size, as-of, accounts actually loaded), or None."""
-    if not db.exists():
-        return None
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            row = conn.execute(
-                "SELECT seed, accounts, as_of, created_at FROM demo_orgs WHERE source = 'demo'"
-            ).fetchone()
-            if row is None:
-                return None
-            loaded = conn.execute("SELECT count(*) FROM accounts WHERE source = 'demo'").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return None
-    return {"seed": row[0], "accounts": row[1], "as_of": row[2], "created_at": row[3], "loaded": loaded}
-
-
-def org_sizes(db: Path) -> dict[str, int]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return {
-            table: conn.execute(f"SELECT count(*) FROM {table} WHERE source = 'demo'").fetchone()[0]
-            for table in ("accounts", "contacts", "opportunities", "activities", "ownership_changes")
-        }
-    finally:
-        conn.close()
-
-
-def remove_mirror(db: Path) -> None:
-    for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
-        path.unlink(missing_ok=True)
-
-
-# -- child processes ---------------------------------------------------------------------------
-
-
-def run_child(kind: str, *args: str) -> tuple[dict, float, float]:
-    """Run ``python -m benchmarks --child KIND ...``; return its JSON report, its wall time and
-    its peak RSS in MiB as the kernel accounts it (``wait4``: the child, or its largest
-    descendant if that was bigger)."""
-    with tempfile.NamedTemporaryFile(prefix=f"roe-bench-{kind}-", suffix=".json", delete=False) as tmp:
-        out = Path(tmp.name)
-    try:
-        cmd = [sys.executable, "-m", "benchmarks", "--child", kind, "--out", str(out), *args]
-        started = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise RuntimeError(f"the {kind} process failed (exit status {proc.returncode})")
-        return json.loads(out.read_text()), wall, maxrss_mib(usage.ru_maxrss)
-    finally:
-        out.unlink(missing_ok=True)
-
-
-def child_demo(args) -> dict:
-    from roe_cli.db import open_database
-    from roe_cli.demo import load_demo_org
-    from roe_cli.settings import database_url
-
+def ensure_org(size: int, seed: int, fresh: bool, built: dict[int, Path]) -> tuple[Path, dict | None]:
+    """The mirror holding the bench org of ``size`` accounts; how it was built (None: reused)."""
+    db = ab.default_db(size, seed)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    base, copies = orgs.tiles_for(size)
+    total = base * copies
+    have = ab.demo_in(db)
+    if not fresh and have and have["seed"] == seed and have["accounts"] == total == have["loaded"]:
+        print(f"\nReusing {db}: it holds the bench org of {total:,} accounts (built "
+              f"{have['created_at'][:19]}); --fresh to rebuild it.")
+        return db, None
+    ab.remove_mirror(db)
     started = time.perf_counter()
-    engine = open_database(database_url(args.db))
-    migrated = time.perf_counter()
-    done = 0
-    halves = [0.0, 0.0]  # the largest RSS seen while loading the first and the second half
-
-    def on_chunk(n: int) -> None:
-        nonlocal done
-        done += n
-        rss = current_rss_mib() or 0.0
-        half = 0 if done <= args.accounts / 2 else 1
-        halves[half] = max(halves[half], rss)
-
-    counts = load_demo_org(engine, args.accounts, args.seed, on_chunk=on_chunk)
-    finished = time.perf_counter()
-    engine.dispose()
-    return {
-        "counts": counts,
-        "migrate_seconds": migrated - started,
-        "seconds": finished - migrated,
-        "main_rss_mib": maxrss_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
-        "worker_rss_mib": maxrss_mib(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss),
-        "first_half_rss_mib": halves[0],
-        "second_half_rss_mib": halves[1],
-    }
+    figures: dict = {"tiles": copies, "accounts_per_tile": base}
+    source = built.get(base)
+    if copies > 1 and source is not None:
+        shutil.copyfile(source, db)  # this run's smaller org is the first tile
+        figures["first_tile"] = f"copied from the {base:,}-account org"
+    else:
+        figures["demo"] = ab.bench_demo(db, base, seed)
+    if copies > 1:
+        print(f"   copying it {copies - 1} more times for {total:,} accounts ...", flush=True)
+        figures["tile_seconds"] = round(orgs.tile(db, copies, total), 1)
+        print(f"   copied in {figures['tile_seconds']:.0f} s")
+    figures["seconds"] = round(time.perf_counter() - started, 1)
+    return db, figures
 
 
-def child_floor(args) -> dict:
-    from benchmarks.audit_floor import run_floor
-    from roe_cli.rulesfile import load_rules
-    from roe_cli.shared.clock import parse_as_of
-
-    config = load_rules(Path(args.rules))
-    before = current_rss_mib()
-    r = run_floor(args.db, config, parse_as_of(args.as_of), with_digests=True)
-    return {
-        "rules": {code: {"seconds": r.seconds[code], "findings": r.counts[code]} for code in r.counts},
-        "setup_seconds": r.setup_seconds,
-        "seconds": r.total_seconds,
-        "digests": r.digests,
-        "rss_before_mib": before,
-        "rss_mib": maxrss_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
-    }
+def records(org: dict[str, int]) -> int:
+    return sum(org[t] for t in ("accounts", "contacts", "opportunities", "activities"))
 
 
-def child_roe(args) -> dict:
-    from benchmarks.audit_floor import digest, roe_digests
-    from roe_cli.audit import run_audit
-    from roe_cli.db import open_database
-    from roe_cli.rulesfile import load_rules
-    from roe_cli.settings import database_url
-    from roe_cli.shared.clock import parse_as_of
+def growth(audits: dict[int, dict]) -> list[dict]:
+    """Per step between sizes: roe's and the floor's seconds ratio, and per tenfold."""
+    import math
 
-    engine = open_database(database_url(args.db))
-    config = load_rules(Path(args.rules))
-    before = current_rss_mib()
-    result = run_audit(engine, config, parse_as_of(args.as_of))
-    rss = maxrss_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    stored = roe_digests(engine, result.run_id)
-    digests = {code: stored.get(code, digest([])) for code in result.rules}  # none found: empty
-    engine.dispose()
-    return {
-        "rules": {
-            code: {"seconds": r.seconds, "findings": r.open + r.waived, "name": r.name,
-                   "new": r.new, "resolved": r.resolved}
-            for code, r in result.rules.items()
-        },
-        "setup_seconds": result.setup_seconds,
-        "seconds": result.seconds,
-        "digests": digests,
-        "rss_before_mib": before,
-        "rss_mib": rss,
-    }
+    out = []
+    sizes = sorted(audits)
+    for small, big in zip(sizes, sizes[1:], strict=False):
+        a, b = audits[small], audits[big]
+        factor = big / small
+        entry = {"from": small, "to": big}
+        for who in ("roe", "floor"):
+            if a[f"{who}_seconds"] > 0:
+                r = b[f"{who}_seconds"] / a[f"{who}_seconds"]
+                entry[f"{who}_ratio"] = round(r, 2)
+                entry[f"{who}_per_tenfold"] = round(r ** (1 / math.log10(factor)), 2)
+        entry["linear_or_better"] = entry.get("roe_per_tenfold", 0) <= 10.0 * 1.1
+        out.append(entry)
+    return out
 
 
-CHILDREN = {"demo": child_demo, "floor": child_floor, "roe": child_roe}
-
-
-# -- the benchmarks ----------------------------------------------------------------------------
-
-
-def bench_demo(db: Path, accounts: int, seed: int) -> None:
-    print(f"\n== Demo org: {accounts:,} accounts (seed {seed}) into {db}")
-    data, wall, _ = run_child("demo", "--db", str(db), "--accounts", str(accounts),
-                                     "--seed", str(seed))
-    c = data["counts"]
-    print(f"   {c['account']:,} accounts, {c['contact']:,} contacts, {c['opportunity']:,} "
-          f"opportunities, {c['activity']:,} activities, {c['ownership_change']:,} ownership changes")
-    print(f"   load_demo_org: {data['seconds']:.1f} s  (process wall time {wall:.1f} s, of which "
-          f"schema migrations {data['migrate_seconds']:.1f} s)   target < {DEMO_SECONDS_TARGET:.0f} s: "
-          f"{verdict(data['seconds'] < DEMO_SECONDS_TARGET)}")
-    main, worker = data["main_rss_mib"], data["worker_rss_mib"]
-    print(f"   peak RSS: main process {main:,.0f} MiB, largest generator worker {worker:,.0f} MiB "
-          f"(2 workers from 20,000 accounts; all together at most {main + 2 * worker:,.0f} MiB)")
-    first, second = data["first_half_rss_mib"], data["second_half_rss_mib"]
-    if first and second:
-        grew = second - first
-        print(f"   bounded memory: main RSS peaked at {first:,.0f} MiB in the first half of the "
-              f"accounts and {second:,.0f} MiB in the second ({grew:+,.0f} MiB): "
-              f"{'flat, it does not grow with the org' if grew <= max(32.0, 0.1 * first) else 'GROWS with the org'}")
-
-
-def bench_audit(db: Path, runs: int, rules: str, as_of: str) -> bool:
-    """Returns True when the floor and roe agree on every rule in every run."""
-    sizes = org_sizes(db)
-    print(f"\n== Rule pass: {sizes['accounts']:,} accounts, {sizes['contacts']:,} contacts, "
-          f"{sizes['opportunities']:,} opportunities, {sizes['activities']:,} activities, "
-          f"as of {as_of[:16]} UTC")
-    print(f"   {runs} run(s) each of the floor (hand-written SQL, plain sqlite3) and roe "
-          "(run_audit, storing findings), alternating and in fresh processes; the mirror is read "
-          "into the OS file cache before each pass")
-    floors: list[dict] = []
-    roes: list[dict] = []
-    agree = True
-    for i in range(runs):
-        order = ("floor", "roe") if i % 2 == 0 else ("roe", "floor")
-        line = []
-        for kind in order:
-            warm(db)
-            data, _, rss = run_child(kind, "--db", str(db), "--rules", rules, "--as-of", as_of)
-            data["peak_rss_mib"] = rss
-            (floors if kind == "floor" else roes).append(data)
-            line.append(f"{kind} {data['seconds']:.2f} s, {rss:,.0f} MiB")
-        print(f"   run {i + 1}/{runs}: " + " | ".join(line), flush=True)
-        f, r = floors[-1], roes[-1]
-        for code, fr in f["rules"].items():
-            theirs = r["rules"].get(code, {}).get("findings")
-            if fr["findings"] != theirs or f["digests"][code] != r["digests"].get(code):
-                agree = False
-                print(f"   ERROR: {code}: the floor found {fr['findings']:,} rows, roe {theirs} "
-                      "(or not the same rows): the floor is not the same rule!", file=sys.stderr)
-
-    codes = list(roes[0]["rules"])
-    print(f"\n   {'rule':<7} {'name':<27} {'findings':>8}   {'floor s, median (min-max)':<26} "
-          f"{'roe s, median (min-max)':<26} {'roe/floor':>9}")
-    over = []
-    for code in codes:
-        fs = [d["rules"][code]["seconds"] for d in floors]
-        rs = [d["rules"][code]["seconds"] for d in roes]
-        rate = med(rs) / med(fs) if med(fs) > 0 else 0.0
-        flag = ""
-        if rate > RATIO_TARGET:
-            slow = med(rs) - med(fs) > 0.1
-            if slow:
-                over.append(code)
-            flag = "  <- over 2x" + ("" if slow else " (by under 0.1 s)")
-        print(f"   {code:<7} {roes[0]['rules'][code]['name']:<27} "
-              f"{roes[0]['rules'][code]['findings']:>8,}   {spread(fs):<26} {spread(rs):<26} "
-              f"{ratio(med(rs), med(fs)):>9}{flag}")
-    f_rules = [sum(r["seconds"] for r in d["rules"].values()) for d in floors]
-    r_rules = [sum(r["seconds"] for r in d["rules"].values()) for d in roes]
-    f_rest = [d["seconds"] - s for d, s in zip(floors, f_rules, strict=True)]
-    r_rest = [d["seconds"] - s for d, s in zip(roes, r_rules, strict=True)]
-    f_total = [d["seconds"] for d in floors]
-    r_total = [d["seconds"] for d in roes]
-    total_findings = sum(r["findings"] for r in roes[0]["rules"].values())
-    print(f"   {'':<7} {'the nine rules':<27} {total_findings:>8,}   {spread(f_rules):<26} "
-          f"{spread(r_rules):<26} {ratio(med(r_rules), med(f_rules)):>9}")
-    print(f"   {'':<7} {'rest of the pass (1)':<27} {'':>8}   {spread(f_rest):<26} "
-          f"{spread(r_rest):<26}")
-    print(f"   {'':<7} {'WHOLE PASS':<27} {'':>8}   {spread(f_total):<26} {spread(r_total):<26} "
-          f"{ratio(med(r_total), med(f_total)):>9}")
-    f_rss = [d["peak_rss_mib"] for d in floors]
-    r_rss = [d["peak_rss_mib"] for d in roes]
-    f_base = [d["rss_before_mib"] or 0 for d in floors]
-    r_base = [d["rss_before_mib"] or 0 for d in roes]
-    print(f"   {'':<7} {'peak RSS, MiB':<27} {'':>8}   {spread(f_rss, '{:,.0f}'):<26} "
-          f"{spread(r_rss, '{:,.0f}'):<26}")
-    print(f"   {'':<7} {'  of which before the pass':<27} {'':>8}   {spread(f_base, '{:,.0f}'):<26} "
-          f"{spread(r_base, '{:,.0f}'):<26}")
-    print("   (1) floor: ANALYZE and the lookup tables; roe: ANALYZE, lookup tables, waivers, "
-          "storing the findings with their history, the run record")
-    print("   Per-rule ratios of a few tenths of a second are mostly noise: this machine has "
-          f"{os.cpu_count()} cores shared with other jobs; compare medians, and mind the min-max.")
-
-    ok_ratio = med(r_total) <= RATIO_TARGET * med(f_total)
-    print(f"\n   targets: roe within {RATIO_TARGET:.0f}x the floor: {med(r_total):.2f} s vs "
-          f"{RATIO_TARGET:.0f} x {med(f_total):.2f} s = {RATIO_TARGET * med(f_total):.2f} s: {verdict(ok_ratio)}; "
-          f"under {PASS_SECONDS_TARGET:.0f} s: {verdict(med(r_total) < PASS_SECONDS_TARGET)}; "
-          f"peak RSS under {PASS_RSS_TARGET_MIB:,.0f} MiB: {max(r_rss):,.0f} MiB, "
-          f"{verdict(max(r_rss) < PASS_RSS_TARGET_MIB)}")
-    if over:
-        print(f"   rules over {RATIO_TARGET:.0f}x their floor by more than 0.1 s: {', '.join(over)}; "
-              "roe's query plans (the floor's: python -m benchmarks.audit_floor --explain CODE):")
-        for code in over:
-            print(f"\n   -- {code} (roe), EXPLAIN QUERY PLAN")
-            try:
-                for line in roe_plan(db, rules, as_of, code):
-                    print("   " + line)
-            except Exception as exc:  # a plan is a diagnostic; never lose the figures over it
-                print(f"   (no plan: {exc})")
-    if not agree:
-        print("\nERROR: the floor and roe found different rows (see above): the timings compare "
-              "different work.", file=sys.stderr)
-    return agree
-
-
-def roe_plan(db: Path, rules: str, as_of: str, code: str) -> list[str]:
-    """roe's ``EXPLAIN QUERY PLAN`` for one rule, with its lookup tables built (not stored)."""
-    from roe_cli.db import open_database
-    from roe_cli.rules.context import RuleContext
-    from roe_cli.rulesfile import load_rules
-    from roe_cli.settings import database_url
-    from roe_cli.shared.clock import parse_as_of
-
-    engine = open_database(database_url(str(db)))
-    config = load_rules(Path(rules))
-    lines: list[str] = []
+def bench_skew(audits: dict[int, dict], built: dict[int, Path], runs: int, rules: str) -> dict:
+    """The skewed copy of the audited org nearest 100,000 accounts, audited like the others."""
+    done = sorted(audits)
+    size = max([s for s in done if s <= SKEW_SIZE] or [done[0]])
+    skewed = built[size].with_name(f"skewed-{built[size].name}")
+    print(f"\n== Skewed org ({size:,} accounts): {skewed}")
+    moved = orgs.skew(built[size], skewed)
     try:
-        with engine.connect() as conn:
-            ctx = RuleContext(conn=conn, now=parse_as_of(as_of), config=config)
-            for rule, params in config.enabled_rules([code]):
-                queries = rule.query(ctx, params)
-                for q in queries if isinstance(queries, list) else [queries]:
-                    sql = str(q.compile(conn, compile_kwargs={"literal_binds": True}))
-                    for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql):
-                        lines.append(f"{row[0]:>4} {row[1]:>4}  {row[3]}")
-            conn.rollback()
+        ok, figures = ab.bench_audit(skewed, runs, rules, ab.demo_in(skewed)["as_of"])
+    except ab.PassTimeout as exc:
+        print(f"ERROR on the skewed org: {exc}", file=sys.stderr)
+        return {"accounts": size, "skew": moved, "error": str(exc), "agree": False, "met": False}
     finally:
-        engine.dispose()
-    return lines
+        ab.remove_mirror(skewed)
+    per = figures["roe_seconds"] / records(figures["org"])
+    balanced = audits[size]
+    per_balanced = balanced["roe_seconds"] / records(balanced["org"])
+    return {"accounts": size, "skew": moved, "audit": figures, "agree": ok,
+            "per_record_ratio": round(per / per_balanced, 2), "target": SKEW_TARGET,
+            "met": per <= SKEW_TARGET * per_balanced}
 
 
-def other_scripts() -> None:
-    scripts = sorted(p for p in HERE.glob("*.py") if p.name not in OWN_FILES)
-    for script in scripts:
-        rel = script.relative_to(ROOT)
-        print(f"\n== {rel} (its own default size)", flush=True)
-        started = time.perf_counter()
-        try:
-            proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, timeout=1800)
-        except subprocess.TimeoutExpired:
-            print(f"   {rel} FAILED: no result after 30 minutes; going on.")
-            continue
-        except OSError as exc:
-            print(f"   {rel} FAILED to start: {exc}; going on.")
-            continue
-        took = time.perf_counter() - started
-        if proc.returncode != 0:
-            print(f"   {rel} FAILED (exit status {proc.returncode}, {took:.0f} s); going on.")
-        else:
-            print(f"   ({rel}: {took:.0f} s)")
+def summary(results: dict) -> None:
+    print("\n== Summary")
+    print(f"   {'accounts':>10} {'records':>11} {'findings':>9} {'floor s':>8} {'roe s':>7} "
+          f"{'roe/floor':>9} {'roe RSS MiB':>11}")
+    for size, a in sorted(results["audit"].items(), key=lambda kv: int(kv[0])):
+        print(f"   {int(size):>10,} {records(a['org']):>11,} {a['findings']:>9,} "
+              f"{a['floor_seconds']:>8.2f} {a['roe_seconds']:>7.2f} {a['ratio'] or 0:>8.2f}x "
+              f"{a['roe_peak_rss_mib']:>11,}")
+    for g in results.get("growth", []):
+        print(f"   growth {g['from']:,} -> {g['to']:,}: roe x{g.get('roe_ratio')}, floor "
+              f"x{g.get('floor_ratio')} (per tenfold: roe x{g.get('roe_per_tenfold')})")
+    sk = results.get("skew")
+    if sk and "error" in sk:
+        print(f"   skewed org: {sk['error']}")
+    elif sk:
+        print(f"   skewed org: {sk['per_record_ratio']:.2f}x the balanced org's seconds per record "
+              f"(target <= {SKEW_TARGET}): {ab.verdict(sk['met'])}")
+    ing = results.get("ingest")
+    if ing:
+        for line in ingest.describe(ing):
+            print("   ingest: " + line)
+    ex = results.get("export")
+    if ex:
+        html = ex.get("report_html")
+        print(f"   export of {ex['findings']:,} findings: CSV {ex['csv']['seconds']} s, Parquet "
+              f"{ex['parquet']['seconds']} s"
+              + (f", report --html {html.get('seconds')} s" if html else ", report --html: not in roe yet"))
+
+
+def save(results: dict, path: str) -> Path:
+    """Write the figures so far (after every step: a run stopped later keeps them)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", DEFAULT_SIZES))
+    parser.add_argument("--accounts", type=int, help="one size (instead of --sizes)")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--runs", type=int, default=3, help="passes of each, floor and roe (default 3)")
-    parser.add_argument("--db", help="the mirror file (default: in the temp folder, by size and seed)")
+    parser.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", 3)),
+                        help="passes of each, floor and roe (default 3)")
     parser.add_argument("--only", choices=("audit", "demo", "all"), default="all")
-    parser.add_argument("--fresh", action="store_true", help="regenerate the demo org even if the mirror holds it")
+    parser.add_argument("--skip", default="", help=f"steps to leave out: {','.join(STEPS)}")
+    parser.add_argument("--fresh", action="store_true", help="rebuild the orgs even if a mirror holds them")
+    parser.add_argument("--results", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--rules", default=str(ROOT / "rules.toml"), help=argparse.SUPPRESS)
-    parser.add_argument("--child", choices=sorted(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=sorted(ab.CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
     parser.add_argument("--as-of", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
-        Path(args.out).write_text(json.dumps(CHILDREN[args.child](args)))
+        Path(args.out).write_text(json.dumps(ab.CHILDREN[args.child](args)))
         return 0
-    if args.runs < 1 or args.accounts < 1:
-        parser.error("--runs and --accounts must be at least 1")
+    sizes = [args.accounts] if args.accounts else sizes_from(args.sizes)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    if args.runs < 1 or skip - set(STEPS):
+        parser.error(f"--runs must be at least 1; --skip takes {', '.join(STEPS)}")
 
-    db = Path(args.db).expanduser().resolve() if args.db else default_db(args.accounts, args.seed)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    print(f"roe benchmarks: Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-          f"{os.cpu_count()} cores" + (f", load average {load[0]:.2f} at the start" if load else ""))
-    print("Figures are medians of several runs with their min-max: the machine is small and shared "
-          "(other work runs beside this), so single runs vary by tens of percent.")
-
-    have = demo_in(db)
-    matches = bool(have and have["seed"] == args.seed and have["accounts"] == args.accounts
-                   and have["loaded"] == args.accounts)
-    generate = args.only == "demo" or args.fresh or not matches
-    if generate:
-        if args.db is None:
-            remove_mirror(db)  # our own scratch file: time the generation into an empty mirror
-        elif db.exists():
-            print(f"{db} exists: the demo org in it is replaced (deleting the old one is timed too)")
-        bench_demo(db, args.accounts, args.seed)
-    else:
-        print(f"\nReusing {db}: it holds the demo org of {args.accounts:,} accounts, seed {args.seed} "
-              f"(generated {have['created_at'][:19]}); generation is not timed in this run "
-              "(--fresh or --only demo to time it).")
-
+    started = time.perf_counter()
+    results: dict = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
+                     "machine": extras.machine(), "sizes": sizes, "seed": args.seed,
+                     "runs": args.runs, "orgs": {}, "audit": {}}
+    m = results["machine"]
+    print(f"roe benchmarks at {', '.join(f'{s:,}' for s in sizes)} accounts: {m['cpu']}, "
+          f"{m['cores']} cores, {m['ram_gib']} GiB, Python {m['python']}, SQLite {m['sqlite']}, "
+          f"SQLAlchemy {m['sqlalchemy']}")
     agree = True
-    if args.only in ("audit", "all"):
-        have = demo_in(db)
-        as_of = args.as_of or have["as_of"]
-        agree = bench_audit(db, args.runs, args.rules, as_of)
+    built: dict[int, Path] = {}
+    for size in sizes:
+        db, how = ensure_org(size, args.seed, args.fresh or args.only == "demo", built)
+        built[size] = db
+        results["orgs"][size] = how or {"reused": True}
+        if args.only in ("audit", "all"):
+            try:
+                ok, figures = ab.bench_audit(db, args.runs, args.rules, ab.demo_in(db)["as_of"])
+            except ab.PassTimeout as exc:
+                print(f"ERROR at {size:,} accounts: {exc}", file=sys.stderr)
+                results["audit_failed"] = {"accounts": size, "error": str(exc)}
+                agree = False
+                break
+            agree &= ok
+            results["audit"][size] = figures
+            save(results, args.results)
+    results["growth"] = growth(results["audit"])
+
     if args.only == "all":
-        other_scripts()
-    if load:
-        print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
+        if "skew" not in skip and results["audit"]:
+            results["skew"] = bench_skew(results["audit"], built, args.runs, args.rules)
+            agree &= results["skew"]["agree"]
+        if "ingest" not in skip:
+            n = min(INGEST_ACCOUNTS, sizes[0])
+            print(f"\n== Ingest: {n:,} accounts' records through write_page vs raw executemany",
+                  flush=True)
+            results["ingest"] = ingest.measure(n, args.seed, os.environ.get("BENCH_POSTGRES_URL"))
+            for line in ingest.describe(results["ingest"]):
+                print("   " + line)
+        if "api" not in skip:
+            results["api"] = {}
+            for script in ("salesforce_calls.py", "hubspot_calls.py", "writeback_calls.py"):
+                print(f"\n== benchmarks/{script}", flush=True)
+                results["api"][script.removesuffix(".py")] = extras.run_script(script)
+        if "export" not in skip and results["audit"]:
+            largest = max(results["audit"])
+            print(f"\n== Export of the {largest:,}-account org's findings", flush=True)
+            results["export"] = extras.bench_exports(built[largest])
+
+    results["agree"] = agree
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    summary(results)
+    out = save(results, args.results)
+    print(f"\n   {results['seconds']:.0f} s in all; figures in {out}")
+    if not agree:
+        print("ERROR: roe and its floor found different rows on some rule (see above).", file=sys.stderr)
     return 0 if agree else 1
 
 

@@ -7,15 +7,19 @@ fresh SQLite mirror through the real hubspot-api-client, and prints:
   object (what a list API costs; searches return 200 a page, association reads 1,000);
 * an incremental sync with nothing changed (target: one call per object), with and without the
   archived-record check;
-* an incremental sync after a few hundred edits.
+* an incremental sync after a few hundred edits;
+* the cost of detecting archived records as a function of how many there are: the companies'
+  calls of an incremental sync after archiving 0, 100, 500 and 1,000 more companies (the
+  archived listing pages 100 records a call, so the minimum is one call plus one per 100).
 
 Options: ``--accounts N`` (default 2,000: about 10,000 contacts and 40,000 activities),
-``--seed S``.
+``--seed S``, ``--json FILE`` (the figures, for ``python -m benchmarks``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -63,7 +67,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
+    figures: dict = {"accounts": args.accounts}
 
     emulator = HubSpotEmulator().start()
     os.environ["HUBSPOT_ACCESS_TOKEN"] = emulator.token
@@ -85,6 +91,10 @@ def main() -> None:
             minimum = max(1, math.ceil(live[name] / 100))
             minimum_total += minimum
             print(f"{name:<10} {live[name]:>8,} {calls[name]:>6,} {minimum:>8,}")
+        figures["full"] = {"records": total, "calls": report.api_calls, "minimum": minimum_total,
+                           "per_object": {n: {"records": live[n], "calls": calls[n],
+                                              "minimum": max(1, math.ceil(live[n] / 100))}
+                                          for n in ("owners", *TYPES)}}
         print(f"{'total':<10} {total:>8,} {report.api_calls:>6,} {minimum_total:>8,}   "
               f"= {report.api_calls / minimum_total:.0%} of the minimum, "
               f"{total / report.api_calls:,.0f} records a call")
@@ -96,7 +106,11 @@ def main() -> None:
               f"({', '.join(f'{k} {v}' for k, v in sorted(calls.items()))})")
         print("  = owners (active, archived) + per object one search and one archived-record "
               "listing")
+        figures["incremental_unchanged"] = {"calls": report.api_calls, "by_endpoint": dict(calls),
+                                            "target": 2 + 2 * len(TYPES)}
         report, calls, _ = run(emulator, url, full=False, detect_archived=False)
+        figures["incremental_unchanged_no_archived_check"] = {"calls": report.api_calls,
+                                                              "target": 2 + len(TYPES)}
         print(f"  with detect_archived = false: {report.api_calls} calls "
               "(owners 2 + one search per object)")
 
@@ -111,7 +125,30 @@ def main() -> None:
               f"{report.api_calls} calls, read "
               f"{report.objects['account'].read} accounts and {report.objects['contact'].read} "
               "contacts")
+        figures["incremental_after_edits"] = {"calls": report.api_calls}
+
+        print("\nArchived-record detection: companies' calls of an incremental sync by how many "
+              "companies are archived (minimum: 1 search + 1 listing call per 100 archived)")
+        figures["archived_detection"] = []
+        live_companies = [r.id for r in emulator.live("companies")]
+        done = 0
+        for archived in (0, 100, 500, 1000):
+            archived = min(archived, len(live_companies))
+            for rid in live_companies[done:archived]:
+                emulator.archive("companies", rid)
+            done = max(done, archived)
+            total_archived = sum(1 for r in emulator.records["companies"].values() if r.archived)
+            if figures["archived_detection"] and figures["archived_detection"][-1]["archived"] == total_archived:
+                continue  # a small org: no more companies to archive
+            run(emulator, url, full=False)  # takes up what changed; the next run lists them again
+            _, calls, _ = run(emulator, url, full=False)
+            minimum = 1 + max(1, math.ceil(total_archived / 100))
+            figures["archived_detection"].append(
+                {"archived": total_archived, "company_calls": calls["companies"], "minimum": minimum})
+            print(f"  {total_archived:>6,} archived: {calls['companies']:>3} calls (minimum {minimum})")
     emulator.stop()
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures))
 
 
 if __name__ == "__main__":
