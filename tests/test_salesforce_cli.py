@@ -63,7 +63,8 @@ def test_sync_and_audit_find_exactly_the_planted_conflicts_then_follow_changes(s
     assert sf_emulator.writes() == []
 
     planted = {(p["rule"], p["object_type"], p["object_id"], p["related_user_id"] or "") for p in org.planted}
-    assert len(planted) > 30 and {p[0] for p in planted} >= {"OWN001", "OWN004", "HND001", "HND002"}
+    assert len(planted) > 30 and {p[0] for p in planted} >= {"OWN001", "OWN004", "HND001", "HND002",
+                                                             "COV001", "COV002", "COV003"}
     assert audit_keys(roe) == planted
 
     # The org changes behind roe's back: an edit, a delete, an owner change.

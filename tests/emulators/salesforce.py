@@ -529,6 +529,14 @@ class SalesforceOrg:
         if row["stage_changed_at"] is not None:
             self.add_history(row["id"], "Type", None, row["lifecycle_stage"], row["stage_changed_at"])
 
+    def _load_account_team_member(self, row: dict) -> None:
+        self.insert("AccountTeamMember", {
+            "Id": row["id"], "AccountId": row["account_id"], "UserId": row["user_id"],
+            "TeamMemberRole": row["team_role"], "CreatedDate": row["created_at"],
+            "LastModifiedDate": row["updated_at"], "SystemModstamp": row["updated_at"],
+            "IsDeleted": row["deleted"],
+        })
+
     def _load_contact(self, row: dict) -> None:
         first, _, last = (row["name"] or "").partition(" ")
         self.insert("Contact", {
@@ -776,14 +784,13 @@ def _csv_value(value) -> str:
 @functools.lru_cache(maxsize=8)
 def _demo_rows_cached(accounts: int, seed: int, as_of: datetime) -> tuple:
     from connectors.demo.generator import generate
-    from connectors.demo.teams import planted_without_teams
 
     out = []
     for chunk in generate(accounts, seed, as_of):
-        for object_type in ("owner", "account", "contact", "opportunity", "activity", "ownership_change"):
+        for object_type in ("owner", "account", "account_team_member", "contact", "opportunity",
+                            "activity", "ownership_change"):
             out.extend((object_type, row) for row in chunk.rows.get(object_type, ()))
-        # The emulator serves no account teams (yet): the COV findings of owners alone.
-        out.extend(("planted", p) for p in planted_without_teams(chunk, as_of))
+        out.extend(("planted", p) for p in chunk.planted)
     return tuple(out)
 
 
