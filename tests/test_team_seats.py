@@ -286,12 +286,15 @@ def test_hubspot_seats_move_by_a_company_batch_update_and_a_changed_property_is_
 
 
 def _demo_seats(engine) -> tuple[str, str, list[str]]:
-    """Give the demo org's first active user seats on four accounts (the demo builds no team)."""
+    """Give the demo org's busiest owner seats on four accounts (the demo builds no team)."""
     with engine.begin() as conn:
         users = conn.execute(select(owners.c.id).where(owners.c.source == "demo",
                                                        owners.c.active.is_(True))
                              .order_by(owners.c.id)).scalars().all()
-        a, b = users[0], users[1]
+        owned = Counter(conn.execute(select(accounts.c.owner_id).where(
+            accounts.c.source == "demo", accounts.c.deleted.is_(False))).scalars())
+        a = max(users, key=lambda u: (owned[u], u))  # a leaver with a book
+        b = next(u for u in users if u != a)
         ids = conn.execute(select(accounts.c.id).where(
             accounts.c.source == "demo", accounts.c.deleted.is_(False),
             accounts.c.owner_id.not_in([a, b])).order_by(accounts.c.id).limit(4)).scalars().all()
@@ -301,7 +304,7 @@ def _demo_seats(engine) -> tuple[str, str, list[str]]:
     return a, b, list(ids)
 
 
-def test_demo_seats_move_in_the_mirror_and_the_results_list_them(org, roe, tmp_path):
+def test_demo_seats_move_in_the_mirror_the_results_list_them_and_revert_leaves_them_out(org, roe, tmp_path):
     a, b, ids = _demo_seats(org)
     plan = plan_and_approve(roe, tmp_path, str(RULES), a, b, source="demo")
     assert len([c for c in plan.changes if c.object_type == plans.SEAT]) == 4
@@ -311,6 +314,12 @@ def test_demo_seats_move_in_the_mirror_and_the_results_list_them(org, roe, tmp_p
     assert seats_of(org, "demo", b) == {(x, "CSM", "CSM") for x in ids}
     rows = read_results(tmp_path / "results.csv")
     assert [r["status"] for r in rows if r["object_type"] == "account_team_member"] == ["applied"] * 4
+
+    revert = roe("revert", str(tmp_path / "results.csv"), "-o", str(tmp_path / "revert.json"))
+    assert revert.exit_code == 0, revert.output
+    assert revert.output.count("roe revert moves owners only") == 4
+    back = plans.load_plan(tmp_path / "revert.json")
+    assert back.changes and all(c.object_type != plans.SEAT for c in back.changes)
 
 
 def test_team_seats_without_transfer_from_is_a_usage_error(org, roe):
