@@ -242,6 +242,41 @@ def test_a_crash_between_adding_and_removing_members_then_a_rerun_leaves_one_sea
     assert sum(len(live_rows(org, x)) for x in t.member_accounts) == len(t.member_accounts)
 
 
+def test_a_failed_create_is_never_retried_and_keeps_a_s_seat_until_the_rerun(
+    sf_teams, roe, tmp_path
+):
+    t = sf_teams
+    org = t.emulator.org
+    plan = plan_and_approve(roe, tmp_path, t.rules, t.a, t.b)
+    t.emulator.fail(status=500, method="POST", path="composite/sobjects", times=1)
+    t.emulator.clear_log()
+    first = apply(roe, plan, t.rules, tmp_path / "first.csv")
+    assert first.exit_code == 3, first.output
+    # a create that may have created is sent once, never again in the same run
+    assert len(composite_calls(t.emulator, "POST")) == 1
+    assert composite_calls(t.emulator, "DELETE") == []
+    assert all(set(live_rows(org, x)) == {t.a} for x in t.member_accounts)
+
+    second = apply(roe, plan, t.rules, tmp_path / "second.csv")
+    assert second.exit_code == 0, second.output
+    assert all(set(live_rows(org, x)) == {t.b} for x in t.member_accounts)
+
+
+def test_seats_salesforce_refuses_to_create_stay_with_a_and_are_failed(sf_teams, roe, tmp_path):
+    t = sf_teams
+    org = t.emulator.org
+    plan = plan_and_approve(roe, tmp_path, t.rules, t.a, t.b)
+    org.records["User"][t.b]["IsActive"] = False  # B deactivated after the approval
+    result = apply(roe, plan, t.rules, tmp_path / "results.csv")
+    assert result.exit_code == 1, result.output
+    failed = {r["object_id"]: r["error"] for r in read_results(tmp_path / "results.csv")
+              if r["object_type"] == "account_team_member" and r["status"] == "failed"}
+    member_seats = {live_rows(org, x)[t.a]["Id"] for x in t.member_accounts}
+    assert member_seats <= set(failed)
+    assert all("adding the new member: INACTIVE_OWNER_OR_USER" in failed[i] for i in member_seats)
+    assert all(set(live_rows(org, x)) == {t.a} for x in t.member_accounts)  # A's seats kept
+
+
 # ---- HubSpot ------------------------------------------------------------------------------------
 
 HS_TEAM = '\nteam_properties = { CSM = "csm_owner" }\n'
