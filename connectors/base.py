@@ -11,6 +11,11 @@ A connector does three things and nothing else:
   several types (each :class:`OwnerChange` names its own): only a connector that says
   ``write_mixed_types = True`` is ever called so.
 
+A connector that can move account team seats (``roe reassign --team-seats``) also has
+``read_seats(moves)`` (``{seat id: SeatNow}`` for the seats the CRM still has) and
+``move_seats(moves)`` (one :class:`SeatResult` per move, in order); the core reads them with
+getattr, and a connector without them refuses a plan with seats before anything is written.
+
 Beside those it tells the core how many changes one write call takes (``write_batch_size``),
 whether one call takes several object types (``write_mixed_types``, False when absent), how
 many HTTP calls it made (``api_calls()``) and the CRM's own API usage (``api_usage_text()``).
@@ -83,6 +88,45 @@ class WriteResult:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class SeatMove:
+    """One account team seat to give to another user (``roe reassign --team-seats``).
+
+    ``seat_id`` is the mirror's member id: the CRM's record id for a member of its own
+    (``origin`` :data:`TEAM_OBJECT_ORIGIN`), else ``'<account id>/<field>'`` for a user field on
+    the account (``origin`` the field or property name). ``new_seat_id`` is set when the CRM
+    already holds a seat of the new user for it (a re-run after a crash between creating the new
+    member and deleting the old one): only the old member is then removed."""
+
+    seat_id: str
+    account_id: str
+    origin: str
+    team_role: str | None
+    old_user_id: str
+    new_user_id: str
+    new_seat_id: str | None = None
+    copy: tuple[tuple[str, str], ...] = ()  # fields the new member record copies (SeatNow.copy)
+
+
+@dataclass(frozen=True)
+class SeatNow:
+    """A seat as the CRM holds it now: its user (None for an emptied field), and the id of a
+    live seat of ``new_user`` that takes its place, if the CRM has one (see :class:`SeatMove`);
+    ``copy`` holds what a new member record would copy (access levels)."""
+
+    user_id: str | None
+    new_seat_id: str | None = None
+    copy: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class SeatResult:
+    seat_id: str
+    ok: bool
+    error: str | None = None
+    new_seat_id: str | None = None  # the seat's id once moved (a new record id, or the same)
+
+
 def write_each_type(
     changes: Sequence[OwnerChange],
     write: Callable[[str, Sequence[OwnerChange]], list[WriteResult]],
@@ -151,6 +195,15 @@ class MirrorPort(Protocol):
 
     def write_owners(self, object_type: str, assignments: Sequence[tuple[str, str]]) -> list[bool]:
         """Set ``(record id, owner id)`` pairs in one transaction; per pair, whether a live record
+        was there to change."""
+        ...
+
+    def seat_users(self, ids: Sequence[str]) -> dict[str, str]:
+        """The user of each live account team member among ``ids`` whose account is live."""
+        ...
+
+    def write_seats(self, assignments: Sequence[tuple[str, str]]) -> list[bool]:
+        """Set ``(member id, user id)`` pairs in one transaction; per pair, whether a live member
         was there to change."""
         ...
 

@@ -28,6 +28,9 @@ child is written): it waits for the next window, after its account's outcome is 
 transfer whose accounts and their children would fit one window takes one call more than
 ceil(N/200): the price of never splitting an account from its contacts and deals.
 
+Team seats (``roe reassign --team-seats``) go after the owner changes, in windows of their own;
+see :mod:`roe_cli.seatapply`.
+
 Records not settled when a CRM error or Ctrl-C stops the run are reported as ``sending`` (outcome
 unknown) or ``pending`` (not sent) in the results; running apply again finishes them.
 
@@ -52,8 +55,9 @@ from sqlalchemy.engine import Connection, Engine
 
 from connectors.base import Connector, OwnerChange
 
+from . import seatapply
 from .models import OWNED_TABLES, apply_journal, ownership_changes
-from .plans import RESULTS_COLUMNS, Change, Plan, verify_approval
+from .plans import RESULTS_COLUMNS, SEAT, Change, Plan, verify_approval
 from .shared.clock import utcnow
 from .shared.errors import CrmError, UsageError
 from .shared.files import atomic_write
@@ -172,6 +176,7 @@ def apply_plan(
     journal = _load_journal(engine, plan.hash)
 
     pending: dict[str, list[Change]] = {}
+    seatapply.check_connector(connector, sum(1 for c in plan.changes if c.is_seat))
     mixed = bool(getattr(connector, "write_mixed_types", False))
     for change in plan.changes:
         status, error = journal.get(change.key, (None, None))
@@ -184,9 +189,12 @@ def apply_plan(
     run = _Run(engine, plan, connector, report, journal, advance)
     try:
         # Accounts first: a transfer's children follow their account, or are held with it.
+        seats = pending.pop(SEAT, [])
         queue = [c for t in sorted(pending, key=_TYPE_ORDER.index) for c in pending[t]]
         for window in _windows(queue, batch, mixed=mixed):
             run.window(window)
+        for start in range(0, len(seats), batch):  # team seats last (roe_cli.seatapply)
+            seatapply.seat_window(run, seats[start : start + batch])
     except CrmError as exc:
         report.crm_error = exc
         log.warning("apply of %s stopped by a CRM error: %s", plan.hash[:12], exc.what)
@@ -297,6 +305,9 @@ class _Run:
         self.journal = journal
         self.advance = advance
         self.keys = {c.key for c in plan.changes}
+
+    def record(self, change: Change, status: ApplyStatus, error: str | None) -> None:
+        self.report.results[change.key] = RecordResult(change, status, error)
 
     def held_reason(self, change: Change) -> str | None:
         """Why a transfer's contact or opportunity stays with its account that was not moved."""

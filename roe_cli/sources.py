@@ -17,7 +17,8 @@ from sqlalchemy.engine import Engine
 from connectors.base import Connector
 from connectors.registry import factory, settings_model
 
-from .models import OWNED_TABLES, owners
+from .models import OWNED_TABLES, accounts, owners
+from .models import account_team_members as atm
 from .shared.clock import utcnow
 from .shared.vocab import Source
 
@@ -75,6 +76,30 @@ class MirrorOwners:
                     .where(table.c.source == self.source, table.c.id == object_id,
                            table.c.deleted.is_(False))
                     .values(owner_id=owner_id, updated_at=utcnow())
+                ).rowcount
+                done.append(bool(count))
+        return done
+
+    def seat_users(self, ids: Sequence[str]) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(atm.c.id, atm.c.user_id)
+                .join(accounts, (accounts.c.source == atm.c.source)
+                      & (accounts.c.id == atm.c.account_id))
+                .where(atm.c.source == self.source, atm.c.id.in_(list(ids)),
+                       atm.c.deleted.is_(False), accounts.c.deleted.is_(False))
+            )
+            return {row_id: user_id for row_id, user_id in rows}
+
+    def write_seats(self, assignments: Sequence[tuple[str, str]]) -> list[bool]:
+        done = []
+        with self.engine.begin() as conn:
+            for member_id, user_id in assignments:
+                count = conn.execute(
+                    update(atm)
+                    .where(atm.c.source == self.source, atm.c.id == member_id,
+                           atm.c.deleted.is_(False))
+                    .values(user_id=user_id, updated_at=utcnow())
                 ).rowcount
                 done.append(bool(count))
         return done

@@ -11,7 +11,16 @@ from datetime import datetime
 
 from roe_cli.shared.vocab import Source
 
-from ..base import MirrorPort, OwnerChange, Page, WriteResult, write_each_type
+from ..base import (
+    MirrorPort,
+    OwnerChange,
+    Page,
+    SeatMove,
+    SeatNow,
+    SeatResult,
+    WriteResult,
+    write_each_type,
+)
 from .client import DemoClient
 from .mapping import WRITE_BATCH_SIZE
 
@@ -45,6 +54,12 @@ class DemoConnector:
                 error = None if done else "record not found"
             results.append(WriteResult(object_type, change.object_id, done, error))
         return results
+
+    def read_seats(self, moves: Sequence[SeatMove]) -> dict[str, SeatNow]:
+        return self.client.read_seats(moves)
+
+    def move_seats(self, moves: Sequence[SeatMove]) -> list[SeatResult]:
+        return self.client.move_seats(moves)
 
     def api_calls(self) -> int:
         return self.client.calls

@@ -28,7 +28,8 @@ from typing import TypeGuard
 
 from roe_cli.shared.vocab import Source
 
-from ..base import OwnerChange, Page, WriteResult, write_each_type
+from ..base import OwnerChange, Page, SeatMove, SeatNow, SeatResult, WriteResult, write_each_type
+from . import seats
 from .client import HubSpotApiError, HubSpotClient
 from .mapping import (
     BATCH_LIMIT,
@@ -277,6 +278,13 @@ class HubSpotConnector:
                 if not record.get("archived"):
                     out[str(record["id"])] = crm_id((record.get("properties") or {}).get(OWNER))
         return out
+
+    def read_seats(self, moves: Sequence[SeatMove]) -> dict[str, SeatNow]:
+        """Account team seats (``team_properties``) as HubSpot holds them; see seats.py."""
+        return seats.read_seats(self.client, moves, list(self.settings.team_properties.values()))
+
+    def move_seats(self, moves: Sequence[SeatMove]) -> list[SeatResult]:
+        return seats.move_seats(self.client, moves)
 
     def update_owners(self, object_type: str | None,
                       changes: Sequence[OwnerChange]) -> list[WriteResult]:

@@ -114,6 +114,12 @@ def _instance_url(value: str) -> str:
 _WRITES = frozenset({"PATCH", "PUT", "DELETE"})  # sObject Collections, Bulk ingest uploads
 
 
+def _is_write(method: str, path: str) -> bool:
+    """A call that changes records: sObject Collections (a POST there creates), ingest uploads."""
+    return method.upper() in _WRITES or (method.upper() == "POST"
+                                         and path.rstrip("/").endswith("composite/sobjects"))
+
+
 def _maybe_sent(exc: BaseException) -> bool:
     """Whether a failed request may have reached Salesforce: anything but a failure to connect."""
     return not isinstance(exc, requests.exceptions.ConnectTimeout) and not (
@@ -154,7 +160,7 @@ class GuardedSession(requests.Session):
             except (requests.exceptions.Timeout, requests.exceptions.ConnectionError,
                     requests.exceptions.ChunkedEncodingError) as exc:
                 if attempt > self.settings.retries or (
-                        method.upper() in _WRITES and _maybe_sent(exc)):
+                        _is_write(method, path) and _maybe_sent(exc)):
                     # A write that may have reached Salesforce is never sent twice: the apply
                     # stops, and its re-run reads the owners before it writes.
                     raise
@@ -170,8 +176,9 @@ class GuardedSession(requests.Session):
             self.answered = True
             self._observe(response)
             log.debug("%s %s -> %s in %.2fs", method, path, response.status_code, time.monotonic() - started)
-            if not self._retryable(path, response.status_code) or attempt > self.settings.retries:
-                return response
+            if not self._retryable(path, response.status_code) or attempt > self.settings.retries \
+                    or (method.upper() == "POST" and path.rstrip("/").endswith("composite/sobjects")):
+                return response  # a create that failed may have created: never sent twice
             wait = self._backoff(attempt, response.headers.get("Retry-After"))
             log.warning("%s %s: HTTP %s; retry %d of %d in %.1fs", method, path,
                         response.status_code, attempt, self.settings.retries, wait)
@@ -336,6 +343,29 @@ class SalesforceClient:
                 f"results for {len(records)} records.",
                 "Nothing can be said about these records: re-read their owners before trying again.",
             )
+        return answer
+
+    def create_collection(self, records: list[dict], *, action: str) -> list[dict]:
+        """One sObject Collections POST: create at most 200 records, ``allOrNone`` false."""
+        answer = self._rest(action, lambda sf: sf.restful(
+            "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}))
+        return self._one_each(answer, len(records), action)
+
+    def delete_collection(self, ids: list[str], *, action: str) -> list[dict]:
+        """One sObject Collections DELETE: delete at most 200 records, ``allOrNone`` false."""
+        answer = self._rest(action, lambda sf: sf.restful(
+            "composite/sobjects", method="DELETE",
+            params={"ids": ",".join(ids), "allOrNone": "false"}))
+        return self._one_each(answer, len(ids), action)
+
+    @staticmethod
+    def _one_each(answer: Any, count: int, action: str) -> list[dict]:
+        if not isinstance(answer, list) or len(answer) != count:
+            raise CrmError(
+                f"Salesforce answered {action} with "
+                f"{len(answer) if isinstance(answer, list) else 'no'} results for {count} records.",
+                "Nothing can be said about these records: run `roe apply` again, it reads them "
+                "before it writes.")
         return answer
 
     def bulk_update(self, sobject: str, records: list[dict], *, action: str) -> list[dict[str, list[dict]]]:

@@ -36,8 +36,8 @@ from datetime import datetime
 from roe_cli.shared.errors import CrmError, UsageError
 from roe_cli.shared.vocab import Source
 
-from ..base import ObjectUnavailable, OwnerChange, Page, WriteResult
-from . import mapping
+from ..base import ObjectUnavailable, OwnerChange, Page, SeatMove, SeatNow, SeatResult, WriteResult
+from . import mapping, seats
 from .client import Credentials, SalesforceClient
 from .mapping import COLLECTION_LIMIT, TEAM_KEY
 from .settings import SalesforceSettings
@@ -287,6 +287,14 @@ class SalesforceConnector:
             else:
                 error = "Salesforce reported nothing for this record"
             results[index] = WriteResult(object_type, object_id, error is None, error)
+
+    # ---- account team seats (roe reassign --team-seats; see seats.py) ----------------------
+    def read_seats(self, moves: Sequence[SeatMove]) -> dict[str, SeatNow]:
+        return seats.read_seats(self.client, moves, self.settings.read_batch_size,
+                                list(self.settings.team_fields.values()))
+
+    def move_seats(self, moves: Sequence[SeatMove]) -> list[SeatResult]:
+        return seats.move_seats(self.client, moves)
 
     # ---- bookkeeping -----------------------------------------------------------------------
     def probe(self) -> None:

@@ -34,6 +34,9 @@ def reassign(
     objects: Annotated[str | None, typer.Option(
         "--objects", help="With --transfer-from: which objects, e.g. account,contact "
         "(default account,contact,opportunity).")] = None,
+    team_seats: Annotated[bool, typer.Option(
+        "--team-seats", help="With --transfer-from: also move A's account team seats to B "
+        "(Salesforce AccountTeamMember rows and team_fields, HubSpot team_properties).")] = False,
     source: PlanSourceOpt = None,
     output: Annotated[str | None, typer.Option(
         "--output", "-o", help="Save the plan to this JSON file (to approve and apply it); - "
@@ -46,12 +49,15 @@ def reassign(
 
     From open findings' suggestions (--findings), from a CSV (--csv), or as a transfer of one
     owner's book to another (--transfer-from A --to B: A's accounts with the contacts and open
-    opportunities A owns on them; --objects narrows). Prints the changes with totals by object and
+    opportunities A owns on them; --objects narrows; --team-seats moves A's account team seats
+too). Prints the changes with totals by object and
     new owner, and saves the plan with -o (an existing file only with --force, and never a plan
     that was approved or applied). Bad CSV input is refused with every problem listed by
     row (exit 2). A plan that would change nothing says so, and no file is written.
 
     Example: roe reassign --findings OWN002,OWN001 -o plan.json
+
+    Example: roe reassign --transfer-from leaver@example.com --to new@example.com --team-seats -o plan.json
     """
     from .. import plans
     from ..shared.errors import UsageError
@@ -70,6 +76,10 @@ def reassign(
                          "old@example.com --to new@example.com -o plan.json")
     if objects is not None and transfer_from is None:
         raise UsageError("--objects goes with --transfer-from.", "Drop --objects.")
+    if team_seats and transfer_from is None:
+        raise UsageError("--team-seats goes with --transfer-from.", "Example: roe reassign "
+                         "--transfer-from old@example.com --to new@example.com --team-seats "
+                         "-o plan.json")
     ws = options.workspace(ctx)
     ws.open()  # the mirror first, then the inputs are checked and read, as always
     progress = render.progress_bar
@@ -85,8 +95,9 @@ def reassign(
                              "Example: roe reassign --transfer-from old@example.com "
                              "--to new@example.com -o plan.json")
         kinds = options.split_list(objects) if objects is not None else list(OBJECT_TYPES)
+        extra = {"team_seats": True} if team_seats else {}
         result = ws.writeback.plan(plans.build_transfer, transfer_from, to, objects=kinds, source=source,
-                         created_by=by, progress=progress)
+                         created_by=by, progress=progress, **extra)
     options.finish_plan(ctx, result, output, show, force)
 
 

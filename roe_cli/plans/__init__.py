@@ -19,6 +19,8 @@ from .model import (
     FIELD,
     PLAN_VERSION,
     RESULTS_COLUMNS,
+    SEAT,
+    SEAT_FIELD,
     Approval,
     BuildResult,
     Change,
@@ -31,7 +33,7 @@ from .revert import build_revert
 from .transfer import build_transfer
 
 __all__ = [
-    "CSV_COLUMNS", "FIELD", "OBJECT_ALIASES", "PLAN_VERSION", "RESULTS_COLUMNS",
+    "CSV_COLUMNS", "FIELD", "OBJECT_ALIASES", "PLAN_VERSION", "RESULTS_COLUMNS", "SEAT", "SEAT_FIELD",
     "Approval", "BuildResult", "RealignResult", "build_realign", "Change", "Plan", "PlanInputError", "approve_plan",
     "build_from_csv", "build_from_findings", "build_revert", "build_transfer", "canonical_hash",
     "check_against_mirror", "load_plan", "normalize_id", "owner_names", "plan_recorded",

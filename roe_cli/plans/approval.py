@@ -25,6 +25,7 @@ from ..shared.errors import ConfigError, UsageError
 from .csvinput import PlanInputError
 from .directory import Directory, Owner, load_records
 from .model import Approval, Plan
+from .seats import seat_problems
 
 _SHOWN_PROBLEMS = 20
 
@@ -92,13 +93,16 @@ def check_against_mirror(conn: Connection, plan: Plan) -> dict[str, Owner]:
     directory = Directory(conn, plan.source)
     ids: dict[str, list[str]] = defaultdict(list)
     for change in plan.changes:
-        ids[change.object_type].append(change.object_id)
+        if not change.is_seat:
+            ids[change.object_type].append(change.object_id)
     records = {t: load_records(conn, plan.source, t, wanted) for t, wanted in ids.items()}
-    problems: list[str] = []
+    problems: list[str] = seat_problems(conn, plan.source, plan.changes)
     for n, c in enumerate(plan.changes, 1):
         label = f"change {n} ({c.object_type} {c.object_id})"
-        record = records[c.object_type].get(c.object_id)
-        if record is None:
+        record = None if c.is_seat else records[c.object_type].get(c.object_id)
+        if c.is_seat:
+            pass  # checked by seat_problems
+        elif record is None:
             problems.append(f"{label}: no such {c.object_type} in the mirror")
         elif c.object_name is not None and record.name != c.object_name:
             problems.append(f"{label}: the plan names it {c.object_name!r}, the mirror "

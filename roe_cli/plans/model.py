@@ -40,6 +40,11 @@ from ..shared.vocab import ObjectType, Source
 
 PLAN_VERSION: Literal[1] = 1
 FIELD: Literal["owner"] = "owner"
+# An account team seat (``roe reassign --team-seats``): object_type SEAT, field SEAT_FIELD, the
+# object_id the mirror's member id, expected/new the users; why names the account and the member's
+# origin and team role. Plans without seats keep the file and hash they always had.
+SEAT: Literal["account_team_member"] = "account_team_member"
+SEAT_FIELD: Literal["team_seat"] = "team_seat"
 RESULTS_COLUMNS = ("object_type", "object_id", "expected", "new", "status", "error", "source",
                    "plan_hash", "object_name", "expected_email", "new_email", "expected_name",
                    "new_name")
@@ -56,14 +61,15 @@ def canonical_hash(body: dict[str, Any]) -> str:
 
 
 class Change(BaseModel):
-    """One owner change: which record, the owner the mirror holds now, the new owner, and why."""
+    """One owner change (or team seat move): which record, the owner the mirror holds now, the
+    new owner, and why."""
 
     model_config = _FROZEN
 
-    object_type: ObjectType
+    object_type: ObjectType | Literal["account_team_member"]
     object_id: NonEmptyText
     object_name: str | None
-    field: Literal["owner"] = FIELD
+    field: Literal["owner", "team_seat"] = FIELD
     expected: StrictStr | None
     expected_email: str | None
     new: NonEmptyText
@@ -78,6 +84,18 @@ class Change(BaseModel):
                 and set(data) != set(cls.model_fields):
             raise PydanticCustomError("change_keys", "a change must name every key")
         return data
+
+    @model_validator(mode="after")
+    def _seat_field(self) -> Change:
+        """A team seat changes the seat's user; every other record its owner."""
+        if (self.object_type == SEAT) != (self.field == SEAT_FIELD):
+            raise PydanticCustomError("seat_field", "an account_team_member change changes "
+                                      "the team_seat, every other change the owner")
+        return self
+
+    @property
+    def is_seat(self) -> bool:
+        return self.object_type == SEAT
 
     @property
     def key(self) -> tuple[str, str]:

@@ -114,12 +114,14 @@ def _describe(exc: ValidationError, data: dict[str, Any]) -> str:
         n = loc[1] + 1
         raw = data["changes"][loc[1]]
         key = loc[2] if len(loc) > 2 else None
+        if error["type"] == "seat_field":
+            return f"change {n}: {error['msg']}"
         if key is None or error["type"] in ("extra_forbidden", "missing", "change_keys"):
             return f"change {n} must have exactly the keys {_CHANGE_KEYS}"
         if key == "object_type":
             return f"change {n} has an unknown object_type {raw['object_type']!r}"
         if key == "field":
-            return f"change {n} changes {raw['field']!r}; roe only changes the owner"
+            return f"change {n} changes {raw['field']!r}; roe changes only owners and team seats"
         if key in ("object_id", "new"):
             return f"change {n} needs a non-empty {key}"
         if key == "expected":

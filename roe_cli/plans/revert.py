@@ -24,7 +24,7 @@ from ..shared.errors import UsageError
 from ..shared.vocab import ApplyStatus
 from .csvinput import OBJECT_ALIASES, PlanInputError, cell, header_problems, read_csv_rows
 from .directory import Directory, load_records, pick_source
-from .model import RESULTS_COLUMNS, BuildResult, Change, Plan
+from .model import RESULTS_COLUMNS, SEAT, BuildResult, Change, Plan
 
 _REQUIRED = RESULTS_COLUMNS[:5]  # object_type, object_id, expected, new, status
 _OPTIONAL = RESULTS_COLUMNS[5:]  # error, source, plan_hash
@@ -81,6 +81,10 @@ def build_revert(engine: Engine, results_path: str | Path, *, source: str | None
         applied_owner = cell(values, positions, "new")
         plan_hash = cell(values, positions, "plan_hash")
         label = f"row {number}: {object_type or 'record'} {object_id}"
+        if cell(values, positions, "object_type") == SEAT:
+            skipped.append(f"row {number}: team seat {object_id}: roe revert moves owners only; "
+                           "give the seat back in the CRM if needed")
+            continue
         if object_type is None or not object_id or not applied_owner:
             skipped.append(f"{label}: not a complete results row")
             continue

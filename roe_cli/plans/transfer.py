@@ -1,7 +1,8 @@
 """A plan that moves one owner's book to another (``roe reassign --transfer-from A --to B``).
 
 The book is the accounts A owns, with their contacts and open opportunities that A also owns;
-``objects`` narrows it to some of those object types. B must be active; A may be inactive (the
+``objects`` narrows it to some of those object types; ``team_seats`` adds A's account team seats
+(:mod:`roe_cli.plans.seats`). B must be active; A may be inactive (the
 usual case: a rep who left). Reads the mirror only.
 """
 
@@ -19,12 +20,14 @@ from ..shared.vocab import OBJECT_TYPES, ObjectType
 from .csvinput import OBJECT_ALIASES
 from .directory import Directory, pick_source, sources_in_mirror
 from .model import BuildResult, Change, Plan
+from .seats import seat_changes
 
 
 def build_transfer(engine: Engine, from_owner: str, to_owner: str, *,
                    objects: Sequence[str] = OBJECT_TYPES, source: str | None = None,
-                   created_by: str | None = None) -> BuildResult:
-    """A plan that moves ``from_owner``'s book to ``to_owner`` (ids or e-mails); see above."""
+                   created_by: str | None = None, team_seats: bool = False) -> BuildResult:
+    """A plan that moves ``from_owner``'s book to ``to_owner`` (ids or e-mails); see above.
+    ``team_seats``: A's account team seats move to B too (:mod:`roe_cli.plans.seats`)."""
     kinds = _object_types(objects)
     with engine.connect() as conn:
         if not source:
@@ -55,9 +58,16 @@ def build_transfer(engine: Engine, from_owner: str, to_owner: str, *,
             for object_type in kinds
             for row in conn.execute(queries[object_type])
         ]
-    origin = {"kind": "transfer", "from": old.id, "from_email": old.email, "to": new.id,
+        skipped: list[str] = []
+        if team_seats:
+            moving = {c.object_id for c in changes if c.object_type == ObjectType.ACCOUNT}
+            seats, skipped = seat_changes(conn, source, old, new, moving)
+            changes.extend(seats)
+    origin: dict[str, Any] = {"kind": "transfer", "from": old.id, "from_email": old.email, "to": new.id,
               "to_email": new.email, "objects": list(kinds)}
-    return BuildResult(Plan.build(source, origin, changes, created_by))
+    if team_seats:  # only then: a plan without seats keeps the origin (and hash) it always had
+        origin["team_seats"] = True
+    return BuildResult(Plan.build(source, origin, changes, created_by), skipped=skipped)
 
 
 def _book_queries(source: str, owner_id: str) -> dict[str, Select[Any]]:

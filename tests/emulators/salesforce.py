@@ -7,6 +7,8 @@ It serves what roe uses, the way Salesforce answers it:
   relationships such as ``UserRole.Name``, the ``Histories`` subquery, WHERE with AND / OR / NOT /
   IN and typed literals, ORDER BY, LIMIT), next pages through ``nextRecordsUrl``, the
   ``Sforce-Query-Options: batchSize=N`` header, ``INVALID_FIELD`` for unknown fields;
+* ``POST`` and ``DELETE composite/sobjects`` (create AccountTeamMember rows, delete records by
+  ``ids``, 200 a call);
 * ``PATCH composite/sobjects`` (sObject Collections, at most 200 records of any mix of types in
   at most 10 chunks of one type, updated in the order listed, ``allOrNone``);
 * Bulk API 2.0 query jobs (CSV pages with ``Sforce-Locator`` and ``Sforce-NumberOfRecords``,
@@ -80,7 +82,8 @@ SCHEMA: dict[str, dict[str, str]] = {
     },
     "AccountTeamMember": {
         "Id": "id", "AccountId": "id", "UserId": "id", "TeamMemberRole": "string",
-        "AccountAccessLevel": "string", "CreatedDate": "datetime", "LastModifiedDate": "datetime",
+        "AccountAccessLevel": "string", "OpportunityAccessLevel": "string",
+        "CaseAccessLevel": "string", "CreatedDate": "datetime", "LastModifiedDate": "datetime",
         "SystemModstamp": "datetime", "IsDeleted": "boolean",
     },
     "Contact": {
@@ -815,7 +818,8 @@ class LoggedRequest:
     def is_write(self) -> bool:
         if self.method in ("PATCH", "PUT", "DELETE"):
             return not re.search(r"/jobs/query/[^/]+$", self.path)  # aborting a query job is no write
-        return self.method == "POST" and "/jobs/ingest" in self.path
+        return self.method == "POST" and ("/jobs/ingest" in self.path
+                                          or self.path.rstrip("/").endswith("composite/sobjects"))
 
 
 @dataclass
@@ -1038,6 +1042,10 @@ class SalesforceEmulator:
                                         "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000}})
             if method == "PATCH" and rest == "composite/sobjects":
                 return self._collections(body)
+            if method == "POST" and rest == "composite/sobjects":
+                return self._create_collection(body)
+            if method == "DELETE" and rest == "composite/sobjects":
+                return self._delete_collection(params)
             if rest.startswith("jobs/query"):
                 return self._bulk_query(method, rest, params, body)
             if rest.startswith("jobs/ingest"):
@@ -1114,6 +1122,67 @@ class SalesforceEmulator:
                 else:
                     self.org.update(sobject, record_id, **fields)
                     results.append({"id": record_id, "success": True, "errors": []})
+        return self._json(200, results)
+
+    def _create_collection(self, body: bytes) -> tuple[int, dict, bytes]:
+        """POST composite/sobjects: create up to 200 records (AccountTeamMember rows here; UserId
+        and AccountId are set on create only), ``allOrNone`` as asked."""
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            return self._error(400, "JSON_PARSER_ERROR", "The request body is not valid JSON")
+        records = payload.get("records") or []
+        if len(records) > 200:
+            return self._error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+        results = []
+        with self.org.lock:
+            checked = [(r, self._create_problem(r)) for r in records]
+            failed = any(p for _, p in checked)
+            for record, problem in checked:
+                if problem or (payload.get("allOrNone") and failed):
+                    code, message = problem or ("ALL_OR_NONE_OPERATION_ROLLED_BACK", "Record rolled back")
+                    results.append({"success": False, "errors": [{"statusCode": code, "message": message, "fields": []}]})
+                    continue
+                sobject = record["attributes"]["type"]
+                fields = {k: v for k, v in record.items() if k != "attributes"}
+                results.append({"id": self.org.create(sobject, **fields), "success": True, "errors": []})
+        return self._json(200, results)
+
+    def _create_problem(self, record: dict) -> tuple[str, str] | None:
+        sobject = (record.get("attributes") or {}).get("type")
+        if sobject != "AccountTeamMember" or sobject in self.org.unavailable:
+            return ("INVALID_TYPE", f"sObject type '{sobject}' is not supported")
+        unknown = [k for k in record if k != "attributes" and k not in SCHEMA[sobject]]
+        if unknown or "Id" in record:
+            return ("INVALID_FIELD_FOR_INSERT_UPDATE", f"Unable to create/update fields: {(unknown or ['Id'])[0]}")
+        account = self.org.records["Account"].get(record.get("AccountId") or "")
+        if account is None or account["IsDeleted"]:
+            return ("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
+        user = self.org.records["User"].get(record.get("UserId") or "")
+        if user is None or not user["IsActive"]:
+            return ("INACTIVE_OWNER_OR_USER", "operation performed with inactive user")
+        for other in self.org.records[sobject].values():
+            if not other["IsDeleted"] and other["AccountId"] == account["Id"] and other["UserId"] == user["Id"]:
+                return ("DUPLICATE_VALUE", "duplicate value found: the user is already on this account team")
+        return None
+
+    def _delete_collection(self, params) -> tuple[int, dict, bytes]:
+        """DELETE composite/sobjects?ids=...: up to 200 records to the recycle bin."""
+        ids = [i for i in ((params.get("ids") or [""])[0]).split(",") if i]
+        if len(ids) > 200:
+            return self._error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+        results = []
+        with self.org.lock:
+            for record_id in ids:
+                sobject = next((name for name, prefix in KEY_PREFIX.items() if record_id.startswith(prefix)), None)
+                record = self.org.records[sobject].get(record_id) if sobject else None
+                if record is None or record.get("IsDeleted") or sobject not in ("AccountTeamMember", *WRITABLE):
+                    results.append({"id": record_id, "success": False, "errors": [
+                        {"statusCode": "ENTITY_IS_DELETED" if record else "INVALID_CROSS_REFERENCE_KEY",
+                         "message": "entity is deleted" if record else "invalid cross reference id", "fields": []}]})
+                    continue
+                self.org.delete(sobject, record_id)
+                results.append({"id": record_id, "success": True, "errors": []})
         return self._json(200, results)
 
     # -- Bulk API 2.0

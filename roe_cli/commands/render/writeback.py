@@ -32,6 +32,8 @@ def why_text(change: Change) -> str:
         return f"realign: {why['realign']}" if why.get("realign") else "transfer"
     if kind == "revert":
         return f"revert row {why.get('row')}"
+    if kind == "team_seat":
+        return f"team seat{': ' + str(why['team_role']) if why.get('team_role') else ''}"
     return kind or ""
 
 
@@ -58,7 +60,10 @@ def print_plan(result: BuildResult, show: int, *, saving: bool) -> None:
         base.console.print("Nothing to change: no plan was written." if saving else "Nothing to change.",
                       markup=False)
         return
-    base.console.print(f"Dry run: {len(plan.changes):,} owner change(s) planned on {plan.source}; "
+    seats = sum(1 for c in plan.changes if c.is_seat)
+    what = f"{len(plan.changes) - seats:,} owner change(s)" + (
+        f" and {seats:,} team seat move(s)" if seats else "")
+    base.console.print(f"Dry run: {what} planned on {plan.source}; "
                   "nothing was written to the CRM.", markup=False)
 
 
