@@ -321,7 +321,8 @@ def test_hubspot_seats_move_by_a_company_batch_update_and_a_changed_property_is_
 
 
 def _demo_seats(engine) -> tuple[str, str, list[str]]:
-    """Give the demo org's busiest owner seats on four accounts (the demo builds no team)."""
+    """Give the demo org's busiest owner seats on four accounts, in place of any seat the demo org
+    gave them or the receiver (so the seats below are the test's own)."""
     with engine.begin() as conn:
         users = conn.execute(select(owners.c.id).where(owners.c.source == "demo",
                                                        owners.c.active.is_(True))
@@ -333,6 +334,7 @@ def _demo_seats(engine) -> tuple[str, str, list[str]]:
         ids = conn.execute(select(accounts.c.id).where(
             accounts.c.source == "demo", accounts.c.deleted.is_(False),
             accounts.c.owner_id.not_in([a, b])).order_by(accounts.c.id).limit(4)).scalars().all()
+        conn.execute(atm.delete().where(atm.c.source == "demo", atm.c.user_id.in_([a, b])))
         conn.execute(atm.insert(), [
             {"source": "demo", "id": f"{x}/CSM", "account_id": x, "user_id": a, "team_role": "CSM",
              "origin": "CSM", "deleted": False} for x in ids])
@@ -349,6 +351,11 @@ def test_demo_seats_move_in_the_mirror_the_results_list_them_and_revert_leaves_t
     assert seats_of(org, "demo", b) == {(x, "CSM", "CSM") for x in ids}
     rows = read_results(tmp_path / "results.csv")
     assert [r["status"] for r in rows if r["object_type"] == "account_team_member"] == ["applied"] * 4
+    # The account brief, read right after the apply, names the new team.
+    brief = roe("account", ids[0], "--format", "json", rules=str(RULES))
+    assert brief.exit_code == 0, brief.output
+    team = {(m["id"], m["team_role"]) for m in json.loads(brief.stdout)["team"] if not m["is_owner"]}
+    assert (b, "CSM") in team and not any(member == a for member, _ in team)
 
     revert = roe("revert", str(tmp_path / "results.csv"), "-o", str(tmp_path / "revert.json"))
     assert revert.exit_code == 0, revert.output
