@@ -169,3 +169,51 @@ def test_an_audit_pass_that_runs_past_the_pass_timeout_is_stopped_and_fails_the_
     assert status == 1
     failed = json.loads(out.read_text())["audit_failed"]
     assert failed["accounts"] == 120 and "BENCH_PASS_TIMEOUT" in failed["error"]
+
+
+def test_a_run_where_one_of_roes_plans_is_off_its_pinned_shape_exits_non_zero_and_names_the_rule(
+        tmp_path, monkeypatch, capsys):
+    from benchmarks import audit_floor
+    from roe_cli.rules import plans_check
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    floor_pins = audit_floor.pinned_shapes()  # the floor keeps its real shapes
+    monkeypatch.setattr(audit_floor, "pinned_shapes", lambda: floor_pins)
+    # HND002 scans accounts; pinned to nothing, that scan is a plan off its shape.
+    monkeypatch.setitem(plans_check.PINNED, "HND002", frozenset())
+    out = tmp_path / "results.json"
+    status = bench.main(["--sizes", "120", "--runs", "1", "--only", "audit", "--results", str(out)])
+    assert status == 1
+    r = json.loads(out.read_text())
+    assert r["plans"]["120"]["roe"] == {"HND002": ["accounts SCAN"]}
+    assert r["plans"]["120"]["floor"] == {} and r["plans_on_shape"] is False and r["agree"] is False
+    assert "roe's plan for HND002 is off its pinned shape" in capsys.readouterr().err
+
+
+def test_a_run_where_one_of_the_floors_plans_is_off_its_pinned_shape_exits_non_zero_and_names_the_rule(
+        tmp_path, monkeypatch, capsys):
+    from benchmarks import audit_floor
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    real = audit_floor.pinned_shapes()
+    # The floor's COV003 reads accounts whole; pinned to team rows only, the scan is off its shape.
+    monkeypatch.setattr(audit_floor, "pinned_shapes",
+                        lambda: {**real, "COV003": frozenset({"account_team_members SCAN"})})
+    out = tmp_path / "results.json"
+    status = bench.main(["--sizes", "120", "--runs", "1", "--only", "audit", "--results", str(out)])
+    assert status == 1
+    r = json.loads(out.read_text())
+    assert r["plans"]["120"]["floor"] == {"COV003": ["accounts SCAN"]} and r["plans"]["120"]["roe"] == {}
+    assert "floor's plan for COV003 is off its pinned shape" in capsys.readouterr().err
+
+
+def test_a_run_whose_plans_are_all_on_their_pinned_shapes_records_that_and_exits_zero(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    out = tmp_path / "results.json"
+    status = bench.main(["--sizes", "120", "--runs", "1", "--only", "audit", "--results", str(out)])
+    r = json.loads(out.read_text())
+    assert status == 0 and r["plans"]["120"] == {"roe": {}, "floor": {}} and r["plans_on_shape"] is True
+    assert {"COV001", "COV002", "COV003"} <= set(r["audit"]["120"]["rules"])
