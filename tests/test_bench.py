@@ -22,7 +22,8 @@ from roe_cli.rulesfile import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules.toml"
-TABLES = ("accounts", "contacts", "opportunities", "activities", "ownership_changes")
+TABLES = ("accounts", "contacts", "opportunities", "activities", "ownership_changes",
+          "account_team_members")
 
 
 def counts(db: Path) -> dict[str, int]:
@@ -55,8 +56,17 @@ def test_an_org_tiled_three_times_has_three_times_every_table_and_roe_agrees_wit
     dangling = conn.execute(  # every copied contact points at an account of its own copy
         "SELECT count(*) FROM contacts c LEFT JOIN accounts a ON a.source=c.source AND a.id=c.account_id "
         "WHERE c.account_id IS NOT NULL AND a.id IS NULL").fetchone()[0]
+    team_dangling = conn.execute(  # every copied team row is on an account of its own copy
+        "SELECT count(*) FROM account_team_members t LEFT JOIN accounts a ON a.source=t.source "
+        "AND a.id=t.account_id WHERE a.id IS NULL").fetchone()[0]
+    referrals = conn.execute("SELECT count(*) FROM opportunities WHERE lead_source IS NOT NULL").fetchone()[0]
     conn.close()
-    assert dangling == 0
+    assert dangling == 0 and team_dangling == 0
+    assert once["account_team_members"] > 0
+    src = sqlite3.connect(demo_db)
+    assert referrals == 3 * src.execute(
+        "SELECT count(*) FROM opportunities WHERE lead_source IS NOT NULL").fetchone()[0] > 0
+    src.close()
 
     config = load_rules(RULES)
     as_of = audit_bench.demo_in(db)["as_of"]
