@@ -160,10 +160,10 @@ def summary(results: dict) -> None:
             print("   ingest: " + line)
     ex = results.get("export")
     if ex:
-        html = ex.get("report_html")
+        html = ex["report_html"]
         print(f"   export of {ex['findings']:,} findings: CSV {ex['csv']['seconds']} s, Parquet "
-              f"{ex['parquet']['seconds']} s"
-              + (f", report --html {html.get('seconds')} s" if html else ", report --html: not in roe yet"))
+              f"{ex['parquet']['seconds']} s, report --html {html['seconds']} s "
+              f"({html['bytes'] / 2**20:.1f} MiB)")
 
 
 def save(results: dict, path: str) -> Path:

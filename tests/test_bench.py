@@ -167,6 +167,10 @@ def test_the_bench_at_two_small_sizes_writes_every_figure_to_results_json(tmp_pa
     conn.close()
     assert r["export"]["findings"] >= stored > 0
     assert r["export"]["csv"]["bytes"] > 0 and r["export"]["parquet"]["bytes"] > 0
+    assert r["export"]["report_html"]["bytes"] > 0 and r["export"]["report_html"]["seconds"] > 0
+    assert set(r["plans"]) == {"150", "300"} and r["plans_on_shape"] is True
+    assert r["skew"]["plans"] == {"roe": {}, "floor": {}}
+    assert "report --html" in proc.stdout
     assert "Summary" in proc.stdout
 
 
