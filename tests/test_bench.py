@@ -260,3 +260,15 @@ def test_the_floor_finds_exactly_roes_rows_on_every_coverage_rule_case(case, tmp
 def test_no_module_of_the_benchmarks_is_over_500_lines():
     sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "benchmarks").glob("*.py")}
     assert max(sizes.values()) <= 500, sizes
+
+
+def test_each_tile_copy_reads_the_first_tile_by_a_rowid_range_not_by_scanning_every_copy_so_far(demo_db):
+    conn = sqlite3.connect(demo_db)
+    try:
+        last = conn.execute("SELECT max(rowid) FROM activities").fetchone()[0]
+        sql = orgs.tile_sql(conn, "activities", 7, last)
+        select = sql[sql.index(" SELECT ") + 1:]
+        plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + select))
+    finally:
+        conn.close()
+    assert "INTEGER PRIMARY KEY (rowid<?)" in plan, plan
