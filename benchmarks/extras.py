@@ -111,6 +111,9 @@ def run_script(name: str, *args: str) -> dict[str, Any]:
         result["figures"] = None
     finally:
         out.unlink(missing_ok=True)
-    if result["figures"] is None:
-        result["output"] = proc.stdout.splitlines()
+    if result["figures"] is None:  # a script that prints its figures as JSON (writeback_calls.py)
+        try:
+            result["figures"] = json.loads(proc.stdout) if proc.stdout.strip() else None
+        except ValueError:
+            result["output"] = proc.stdout.splitlines()
     return result
