@@ -19,8 +19,9 @@ the balanced one, per record; ingest through ``write_page`` vs raw ``executemany
 (``ingest.py``; PostgreSQL too with ``BENCH_POSTGRES_URL``); the API-call scripts (``*_calls.py``
 on the emulators); the exports of the largest org's findings. Everything goes to
 ``bench/results.json`` (with the date, the machine and the versions) and a summary table.
-The exit status is 1 when roe and the floor disagreed on any rule of any org, or when an audit
-pass ran past ``BENCH_PASS_TIMEOUT`` seconds (default 900: a plan that flipped; the figures of
+The exit status is 1 when roe and the floor disagreed on any rule of any org, when any of
+roe's or the floor's query plans is off its pinned shape after an org's audit (``plans.py``), or
+when an audit pass ran past ``BENCH_PASS_TIMEOUT`` seconds (default 900: a plan that flipped; the figures of
 the sizes done so far are still written).
 """
 
@@ -40,7 +41,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import audit_bench as ab  # noqa: E402
-from benchmarks import extras, ingest, orgs  # noqa: E402
+from benchmarks import extras, ingest, orgs, plans  # noqa: E402
 
 DEFAULT_SIZES = "10000,100000,1000000"
 SKEW_SIZE = 100_000
@@ -121,6 +122,8 @@ def bench_skew(audits: dict[int, dict], built: dict[int, Path], runs: int, rules
     moved = orgs.skew(built[size], skewed)
     try:
         ok, figures = ab.bench_audit(skewed, runs, rules, ab.demo_in(skewed)["as_of"])
+        off = plans.off_pinned_plans(skewed, rules, ab.demo_in(skewed)["as_of"])
+        ok &= plans.report(off, "the skewed org")
     except ab.PassTimeout as exc:
         print(f"ERROR on the skewed org: {exc}", file=sys.stderr)
         return {"accounts": size, "skew": moved, "error": str(exc), "agree": False, "met": False}
@@ -129,7 +132,7 @@ def bench_skew(audits: dict[int, dict], built: dict[int, Path], runs: int, rules
     per = figures["roe_seconds"] / records(figures["org"])
     balanced = audits[size]
     per_balanced = balanced["roe_seconds"] / records(balanced["org"])
-    return {"accounts": size, "skew": moved, "audit": figures, "agree": ok,
+    return {"accounts": size, "skew": moved, "audit": figures, "agree": ok, "plans": off,
             "per_record_ratio": round(per / per_balanced, 2), "target": SKEW_TARGET,
             "met": per <= SKEW_TARGET * per_balanced}
 
@@ -157,10 +160,10 @@ def summary(results: dict) -> None:
             print("   ingest: " + line)
     ex = results.get("export")
     if ex:
-        html = ex.get("report_html")
+        html = ex["report_html"]
         print(f"   export of {ex['findings']:,} findings: CSV {ex['csv']['seconds']} s, Parquet "
-              f"{ex['parquet']['seconds']} s"
-              + (f", report --html {html.get('seconds')} s" if html else ", report --html: not in roe yet"))
+              f"{ex['parquet']['seconds']} s, report --html {html['seconds']} s "
+              f"({html['bytes'] / 2**20:.1f} MiB)")
 
 
 def save(results: dict, path: str) -> Path:
@@ -221,6 +224,11 @@ def main(argv: list[str] | None = None) -> int:
                 break
             agree &= ok
             results["audit"][size] = figures
+            results.setdefault("plans", {})[size] = plans.off_pinned_plans(
+                db, args.rules, ab.demo_in(db)["as_of"])
+            on_shape = plans.report(results["plans"][size], f"{size:,} accounts")
+            results["plans_on_shape"] = results.get("plans_on_shape", True) and on_shape
+            agree &= on_shape
             save(results, args.results)
     results["growth"] = growth(results["audit"])
 
@@ -251,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     out = save(results, args.results)
     print(f"\n   {results['seconds']:.0f} s in all; figures in {out}")
     if not agree:
-        print("ERROR: roe and its floor found different rows on some rule (see above).", file=sys.stderr)
+        print("ERROR: roe and its floor found different rows on some rule, a query plan was off its "
+              "pinned shape, or a pass timed out (see above).", file=sys.stderr)
     return 0 if agree else 1
 
 

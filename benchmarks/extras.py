@@ -53,7 +53,7 @@ def roe(db: Path, *args: str, timeout: float = 3600) -> subprocess.CompletedProc
 
 def bench_exports(db: Path) -> dict[str, Any]:
     """Seconds to write all findings of the mirror to CSV and Parquet (``roe export findings``),
-    and ``roe report --html`` when this roe has it (the step is skipped otherwise)."""
+    and the seconds and bytes of ``roe report --html`` (the last 12 runs' review page)."""
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="roe-bench-export-") as tmp:
         for fmt in ("csv", "parquet"):
@@ -65,16 +65,13 @@ def bench_exports(db: Path) -> dict[str, Any]:
                 raise RuntimeError(f"roe export findings ({fmt}) failed: {proc.stderr.strip()[-500:]}")
             out[fmt] = {"seconds": round(took, 2), "bytes": path.stat().st_size}
         out["findings"] = _findings(db)
-        if roe(db, "report", "--help").returncode == 0:  # helper A's `roe report --html`
-            path = Path(tmp) / "report.html"
-            started = time.perf_counter()
-            proc = roe(db, "report", "--html", str(path))
-            took = time.perf_counter() - started
-            out["report_html"] = ({"seconds": round(took, 2), "bytes": path.stat().st_size}
-                                  if proc.returncode == 0 and path.exists()
-                                  else {"error": proc.stderr.strip()[-500:]})
-        else:
-            out["report_html"] = None  # not in this roe yet
+        path = Path(tmp) / "report.html"  # the weekly review page (roe report --html)
+        started = time.perf_counter()
+        proc = roe(db, "report", "--html", str(path))
+        took = time.perf_counter() - started
+        if proc.returncode != 0 or not path.exists():
+            raise RuntimeError(f"roe report --html failed: {proc.stderr.strip()[-500:]}")
+        out["report_html"] = {"seconds": round(took, 2), "bytes": path.stat().st_size}
     return out
 
 
@@ -114,6 +111,9 @@ def run_script(name: str, *args: str) -> dict[str, Any]:
         result["figures"] = None
     finally:
         out.unlink(missing_ok=True)
-    if result["figures"] is None:
-        result["output"] = proc.stdout.splitlines()
+    if result["figures"] is None:  # a script that prints its figures as JSON (writeback_calls.py)
+        try:
+            result["figures"] = json.loads(proc.stdout) if proc.stdout.strip() else None
+        except ValueError:
+            result["output"] = proc.stdout.splitlines()
     return result

@@ -2,9 +2,9 @@
 
     .venv/bin/python -m benchmarks.ingest [--accounts 5000] [--seed 42] [--postgres URL]
 
-The demo generator's rows for ``--accounts`` accounts (owners, accounts, contacts, opportunities,
-activities, ownership history) are cut into pages of 2,000 rows per object, as a connector
-yields them, and written twice into fresh mirrors (schema from the migrations):
+The demo generator's rows for ``--accounts`` accounts (owners, accounts, account team rows,
+contacts, opportunities, activities, ownership history) are cut into pages of 2,000 rows per
+object, as a connector yields them, and written twice into fresh mirrors (schema from the migrations):
 
 * roe: ``roe_cli.sync.write_page`` plus ``set_watermark``, one transaction a page, exactly as
   ``sync()`` does for a full pull into an empty mirror;
@@ -32,7 +32,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 PAGE = 2000
-ORDER = ("owner", "account", "contact", "opportunity", "activity", "ownership_change")
+# As sync() pulls them: team rows after the accounts (the demo org has account teams).
+ORDER = ("owner", "account", "account_team_member", "contact", "opportunity", "activity",
+         "ownership_change")
 TARGET = 0.5
 
 
@@ -81,9 +83,10 @@ def roe_write(url: str, work: list[tuple[str, list[dict[str, Any]]]]) -> float:
 
 
 def _statements(work, placeholder: str, convert) -> list[tuple[str, list[tuple]]]:
-    from roe_cli.models import CRM_TABLES, ownership_changes
+    from roe_cli.models import ownership_changes
+    from roe_cli.sync import SYNC_TABLES
 
-    tables = {**CRM_TABLES, "ownership_change": ownership_changes}
+    tables = {**SYNC_TABLES, "ownership_change": ownership_changes}
     out = []
     for object_type, rows in work:
         names = ["source", *rows[0]]

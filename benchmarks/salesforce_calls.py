@@ -4,7 +4,8 @@
 
 Prints, per sObject, the records a full sync reads and the calls it makes, against the minimum of
 one call per 2,000 records (the REST query API's page): once on the REST API alone, once with the
-default Bulk API 2.0 threshold. Then the calls of an incremental sync with nothing changed (target:
+default Bulk API 2.0 threshold. The org gets account team rows (``AccountTeamMember``, one per
+six accounts), pulled by a query of their own. Then the calls of an incremental sync with nothing changed (target:
 one per sObject) and after a handful of edits. ``--json FILE`` also writes the figures (for
 ``python -m benchmarks``). The real simple-salesforce talks HTTPS to the
 emulator, so every number is a real HTTP call.
@@ -31,7 +32,27 @@ from roe_cli.db import open_database  # noqa: E402
 from roe_cli.sync import sync  # noqa: E402
 from tests.emulators.salesforce import SalesforceEmulator, SalesforceOrg  # noqa: E402
 
-SOBJECTS = ("User", "Account", "Contact", "Opportunity", "Event", "Task", "AccountHistory")
+SOBJECTS = ("User", "Account", "AccountTeamMember", "Contact", "Opportunity", "Event", "Task",
+            "AccountHistory")
+TEAM_EVERY = 6  # one AccountTeamMember row per this many accounts (about the demo org's share)
+
+
+def seed_team_rows(org: SalesforceOrg) -> int:
+    """Account team rows on every TEAM_EVERY-th account (the emulator's demo org has none): a
+    user other than the owner, with a role, as old as the account."""
+    users = sorted(org.records["User"])
+    n = 0
+    for i, account in enumerate(sorted(org.records["Account"].values(), key=lambda a: a["Id"])):
+        if i % TEAM_EVERY or account.get("IsDeleted"):
+            continue
+        user = next(u for u in users[i % len(users):] + users if u != account["OwnerId"])
+        when = account["CreatedDate"]
+        org.insert("AccountTeamMember", {"AccountId": account["Id"], "UserId": user,
+                                         "TeamMemberRole": "Customer Success Manager",
+                                         "AccountAccessLevel": "Read", "CreatedDate": when,
+                                         "LastModifiedDate": when, "SystemModstamp": when})
+        n += 1
+    return n
 
 
 def records_read(org: SalesforceOrg) -> dict[str, int]:
@@ -66,6 +87,7 @@ def main() -> None:
 
     started = time.monotonic()
     org = SalesforceOrg.from_demo(args.accounts, args.seed, datetime(2026, 11, 1))
+    seed_team_rows(org)
     emulator = SalesforceEmulator(org).start()
     os.environ.update(emulator.env())
     counts = records_read(org)

@@ -18,11 +18,13 @@ from benchmarks.ingest import measure
 from roe_cli.audit import run_audit
 from roe_cli.db import open_database
 from roe_cli.demo import load_demo_org
+from roe_cli.rulecases import load_case_file
 from roe_cli.rulesfile import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules.toml"
-TABLES = ("accounts", "contacts", "opportunities", "activities", "ownership_changes")
+TABLES = ("accounts", "contacts", "opportunities", "activities", "ownership_changes",
+          "account_team_members")
 
 
 def counts(db: Path) -> dict[str, int]:
@@ -55,8 +57,17 @@ def test_an_org_tiled_three_times_has_three_times_every_table_and_roe_agrees_wit
     dangling = conn.execute(  # every copied contact points at an account of its own copy
         "SELECT count(*) FROM contacts c LEFT JOIN accounts a ON a.source=c.source AND a.id=c.account_id "
         "WHERE c.account_id IS NOT NULL AND a.id IS NULL").fetchone()[0]
+    team_dangling = conn.execute(  # every copied team row is on an account of its own copy
+        "SELECT count(*) FROM account_team_members t LEFT JOIN accounts a ON a.source=t.source "
+        "AND a.id=t.account_id WHERE a.id IS NULL").fetchone()[0]
+    referrals = conn.execute("SELECT count(*) FROM opportunities WHERE lead_source IS NOT NULL").fetchone()[0]
     conn.close()
-    assert dangling == 0
+    assert dangling == 0 and team_dangling == 0
+    assert once["account_team_members"] > 0
+    src = sqlite3.connect(demo_db)
+    assert referrals == 3 * src.execute(
+        "SELECT count(*) FROM opportunities WHERE lead_source IS NOT NULL").fetchone()[0] > 0
+    src.close()
 
     config = load_rules(RULES)
     as_of = audit_bench.demo_in(db)["as_of"]
@@ -157,6 +168,10 @@ def test_the_bench_at_two_small_sizes_writes_every_figure_to_results_json(tmp_pa
     conn.close()
     assert r["export"]["findings"] >= stored > 0
     assert r["export"]["csv"]["bytes"] > 0 and r["export"]["parquet"]["bytes"] > 0
+    assert r["export"]["report_html"]["bytes"] > 0 and r["export"]["report_html"]["seconds"] > 0
+    assert set(r["plans"]) == {"150", "300"} and r["plans_on_shape"] is True
+    assert r["skew"]["plans"] == {"roe": {}, "floor": {}}
+    assert "report --html" in proc.stdout
     assert "Summary" in proc.stdout
 
 
@@ -169,3 +184,91 @@ def test_an_audit_pass_that_runs_past_the_pass_timeout_is_stopped_and_fails_the_
     assert status == 1
     failed = json.loads(out.read_text())["audit_failed"]
     assert failed["accounts"] == 120 and "BENCH_PASS_TIMEOUT" in failed["error"]
+
+
+def test_a_run_where_one_of_roes_plans_is_off_its_pinned_shape_exits_non_zero_and_names_the_rule(
+        tmp_path, monkeypatch, capsys):
+    from benchmarks import audit_floor
+    from roe_cli.rules import plans_check
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    floor_pins = audit_floor.pinned_shapes()  # the floor keeps its real shapes
+    monkeypatch.setattr(audit_floor, "pinned_shapes", lambda: floor_pins)
+    # HND002 scans accounts; pinned to nothing, that scan is a plan off its shape.
+    monkeypatch.setitem(plans_check.PINNED, "HND002", frozenset())
+    out = tmp_path / "results.json"
+    status = bench.main(["--sizes", "120", "--runs", "1", "--only", "audit", "--results", str(out)])
+    assert status == 1
+    r = json.loads(out.read_text())
+    assert r["plans"]["120"]["roe"] == {"HND002": ["accounts SCAN"]}
+    assert r["plans"]["120"]["floor"] == {} and r["plans_on_shape"] is False and r["agree"] is False
+    assert "roe's plan for HND002 is off its pinned shape" in capsys.readouterr().err
+
+
+def test_a_run_where_one_of_the_floors_plans_is_off_its_pinned_shape_exits_non_zero_and_names_the_rule(
+        tmp_path, monkeypatch, capsys):
+    from benchmarks import audit_floor
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    real = audit_floor.pinned_shapes()
+    # The floor's COV003 reads accounts whole; pinned to team rows only, the scan is off its shape.
+    monkeypatch.setattr(audit_floor, "pinned_shapes",
+                        lambda: {**real, "COV003": frozenset({"account_team_members SCAN"})})
+    out = tmp_path / "results.json"
+    status = bench.main(["--sizes", "120", "--runs", "1", "--only", "audit", "--results", str(out)])
+    assert status == 1
+    r = json.loads(out.read_text())
+    assert r["plans"]["120"]["floor"] == {"COV003": ["accounts SCAN"]} and r["plans"]["120"]["roe"] == {}
+    assert "floor's plan for COV003 is off its pinned shape" in capsys.readouterr().err
+
+
+def test_a_run_whose_plans_are_all_on_their_pinned_shapes_records_that_and_exits_zero(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr("tempfile.tempdir", None)
+    out = tmp_path / "results.json"
+    status = bench.main(["--sizes", "120", "--runs", "1", "--only", "audit", "--results", str(out)])
+    r = json.loads(out.read_text())
+    assert status == 0 and r["plans"]["120"] == {"roe": {}, "floor": {}} and r["plans_on_shape"] is True
+    assert {"COV001", "COV002", "COV003"} <= set(r["audit"]["120"]["rules"])
+
+
+CASES_DIR = ROOT / "tests" / "rule_cases"
+COV_CASES = [c for f in ("COV001", "COV002", "COV003")
+             for c in load_case_file(CASES_DIR / f"{f}.toml")]
+
+
+@pytest.mark.parametrize("case", COV_CASES, ids=[f"{c.file.stem}-{c.index}" for c in COV_CASES])
+def test_the_floor_finds_exactly_roes_rows_on_every_coverage_rule_case(case, tmp_path):
+    """Each rule case of COV001-COV003 (inactive members, team roles through [role_map], a person
+    listed twice, deleted rows and accounts...), loaded into a mirror file: the floor's bare SQL
+    and roe's rule find the same finding rows, details included."""
+    from roe_cli.rulecases import _load_org, case_config
+
+    config = case_config(case, CASES_DIR / "rules.toml")
+    db = tmp_path / "case.db"
+    engine = open_database(f"sqlite:///{db}")
+    _load_org(engine, case, config)
+    result = run_audit(engine, config, case.as_of, case.codes)
+    stored = roe_digests(engine, result.run_id)
+    engine.dispose()
+    floor = run_floor(db, config, case.as_of, only=case.codes, with_digests=True)
+    assert floor.digests == {c: stored.get(c, digest([])) for c in case.codes}, case.label
+
+
+def test_no_module_of_the_benchmarks_is_over_500_lines():
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (ROOT / "benchmarks").glob("*.py")}
+    assert max(sizes.values()) <= 500, sizes
+
+
+def test_each_tile_copy_reads_the_first_tile_by_a_rowid_range_not_by_scanning_every_copy_so_far(demo_db):
+    conn = sqlite3.connect(demo_db)
+    try:
+        last = conn.execute("SELECT max(rowid) FROM activities").fetchone()[0]
+        sql = orgs.tile_sql(conn, "activities", 7, last)
+        select = sql[sql.index(" SELECT ") + 1:]
+        plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + select))
+    finally:
+        conn.close()
+    assert "INTEGER PRIMARY KEY (rowid<?)" in plan, plan
