@@ -319,13 +319,12 @@ class RuleContext:
         ))
 
     def activity_count(self, source_col: Col, account_col: Col, after: datetime,
-                       until: datetime, owner_col: Col | None = None) -> Col:
-        """Scalar SQL: how many live activities count for the account in ``(after, until]`` (by
-        ``owner_col`` only, when given): each activity once, as :meth:`activity_totals` counts."""
+                       until: datetime) -> Col:
+        """Scalar SQL: how many live activities count for the account in ``(after, until]``."""
         counts = [
             select(func.count()).select_from(*froms).where(*conds).scalar_subquery()
-            for froms, conds in self._link_branches(source_col, account_col, owner_col, after,
-                                                          until, exclusive=True)
+            for froms, conds in self._link_branches(source_col, account_col, None, after, until,
+                                                          exclusive=True)
         ]
         return counts[0] + counts[1] + counts[2]
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import annotated_types
 from pydantic import PositiveInt
-from sqlalchemy import CTE, Float, Select, cast, func, literal, select
+from sqlalchemy import Float, Select, and_, cast, func, literal, select
 
 from .base import RuleParams, Severity, finding_columns
 from .context import RuleContext
@@ -36,56 +36,53 @@ class Params(RuleParams):
 
 def query(ctx: RuleContext, params: Params) -> Select[Any]:
     m = account_members(ctx)
-    # Each distinct active member of each account once, with the number of distinct active
-    # members of the account (a window over the groups: the same pass, no second grouping).
     users = (
         select(m.c.source, m.c.account_id, m.c.owner_id, m.c.user_id,
                func.max(flag_any(m.c.role, params.exempt_roles)).label("exempt"),
-               func.min(m.c.role).label("role"),
-               func.count().over(partition_by=[m.c.source, m.c.account_id]).label("members"))
+               func.min(m.c.role).label("role"))
         .group_by(m.c.source, m.c.account_id, m.c.owner_id, m.c.user_id)
-        .cte("team_users")
+        .subquery("team_users")
     )
-    # The window's activities, read from each shared account by the per-account seeks (its own,
-    # its live contacts', its live deals'; each activity once): the account's total, and each
-    # member's own by the same seeks narrowed to the member (the composite indexes lead with
-    # (source, link, owner_id)). Only shared accounts are read: a few of all, where one pass over
-    # the window and a count for every account cost several times more at 100,000 accounts.
-    after = ctx.days_ago(params.window_days)
-    totals = _materialized(
-        select(users, ctx.activity_count(users.c.source, users.c.account_id, after, ctx.now).label("total"))
-        .where(users.c.members >= 2, users.c.exempt == 0)
-        .cte("member_totals")
+    shared = (
+        select(users.c.source, users.c.account_id, func.count().label("members"))
+        .group_by(users.c.source, users.c.account_id)
+        .having(func.count() >= 2)
+        .subquery("shared_accounts")
     )
-    # Each member's own count only where the account has enough activity to judge.
-    counts = _materialized(
-        select(totals, ctx.activity_count(totals.c.source, totals.c.account_id, after, ctx.now,
-                                          owner_col=totals.c.user_id).label("mine"))
-        .where(totals.c.total >= params.min_activities)
-        .cte("member_counts")
+    # A CTE read twice (the account's total, each member's count): SQLite and PostgreSQL
+    # materialize it once instead of scanning the window twice.
+    window = ctx.activity_totals(ctx.days_ago(params.window_days), ctx.now)
+    totals = select(window).cte("cov_activity_totals")
+    per_account = (
+        select(totals.c.source, totals.c.account_id, func.sum(totals.c.n).label("total"))
+        .group_by(totals.c.source, totals.c.account_id)
+        .subquery("account_totals")
     )
-    c = counts
+    mine = totals.alias("member_totals")
+    n = func.coalesce(mine.c.n, 0)
     return (
         select(
             *finding_columns(
-                c.c.source,
+                users.c.source,
                 "account",
-                c.c.account_id,
-                c.c.account_id,
-                c.c.owner_id,
-                ctx.json(member_activities=c.c.mine, account_activities=c.c.total,
-                         member_role=c.c.role, members=c.c.members,
+                users.c.account_id,
+                users.c.account_id,
+                users.c.owner_id,
+                ctx.json(member_activities=n, account_activities=per_account.c.total,
+                         member_role=users.c.role, members=shared.c.members,
                          window_days=literal(params.window_days)),
-                related=c.c.user_id,
+                related=users.c.user_id,
             )
         )
+        .select_from(users)
+        .join(shared, and_(shared.c.source == users.c.source, shared.c.account_id == users.c.account_id))
+        .join(per_account, and_(per_account.c.source == users.c.source,
+                                per_account.c.account_id == users.c.account_id))
+        .outerjoin(mine, and_(mine.c.source == users.c.source, mine.c.account_id == users.c.account_id,
+                              mine.c.owner_id == users.c.user_id))
         .where(
-            cast(c.c.mine, Float) / cast(c.c.total, Float) < params.min_share,
+            users.c.exempt == 0,
+            per_account.c.total >= params.min_activities,
+            cast(n, Float) / cast(per_account.c.total, Float) < params.min_share,
         )
     )
-
-
-def _materialized(cte: CTE) -> CTE:
-    """``cte`` computed once (``AS MATERIALIZED``): its counts are read by a filter and by the
-    details; inlined, SQLite (and PostgreSQL 12+) would run the count's seeks once for each use."""
-    return cte.prefix_with("MATERIALIZED", dialect="sqlite").prefix_with("MATERIALIZED", dialect="postgresql")

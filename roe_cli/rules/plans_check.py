@@ -92,9 +92,8 @@ PINNED: dict[str, frozenset[str]] = {
     # automatic index on ``deleted`` (a full read and a sort of the table where one pass does).
     "COV002": _MEMBERS,
     "COV003": _MEMBERS,
-    # The members, then the window's activity of each shared account by the per-account seeks
-    # (``exclusive`` counting looks an activity's contact up by primary key).
-    "COV001": _MEMBERS | frozenset({"contacts SEARCH PRIMARY KEY"}) | _ACCOUNT_ACTIVITY,
+    # The members, and one pass over the window's activities as OWN004 reads it.
+    "COV001": _MEMBERS | frozenset({"activities SCAN"}) | frozenset(_BY_PK),
 }
 
 _LINE = re.compile(r"^(?P<op>SCAN|SEARCH) (?P<name>\S+)(?P<rest>.*)$")
