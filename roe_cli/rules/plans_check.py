@@ -29,11 +29,19 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ClauseElement, Executable, Select
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from ..models import accounts, activities, contacts, opportunities, ownership_changes
+from ..models import (
+    account_team_members,
+    accounts,
+    activities,
+    contacts,
+    opportunities,
+    ownership_changes,
+)
 from ..rulesfile.schema import RulesConfig
 from .context import RuleContext
 
-_TABLES = {t.name: t for t in (accounts, contacts, opportunities, activities, ownership_changes)}
+_TABLES = {t.name: t for t in (accounts, contacts, opportunities, activities, ownership_changes,
+                                account_team_members)}
 MIRROR_TABLES = frozenset(_TABLES)
 
 # What each rule's plan may read each big table by. A rule's plan is off its pinned shape when a
@@ -54,6 +62,8 @@ _DEAL_OF_ACCOUNT = _search("opportunities", "ix_opportunities_source_account_id"
 _BY_PK = {f"{t} SEARCH PRIMARY KEY" for t in ("accounts", "contacts", "opportunities")}
 # Activity that counts for an account, from the account: one seek per path (context.py).
 _ACCOUNT_ACTIVITY = _search("activities", *_ACT.values()) | _CONTACT_OF_ACCOUNT | _DEAL_OF_ACCOUNT
+
+_MEMBERS = frozenset({"accounts SCAN", "account_team_members SCAN", "accounts SEARCH PRIMARY KEY"})
 
 PINNED: dict[str, frozenset[str]] = {
     # Contacts (deals) scanned once, each joined to its account by primary key.
@@ -77,6 +87,13 @@ PINNED: dict[str, frozenset[str]] = {
                          "accounts SEARCH PRIMARY KEY"}) | _ACCOUNT_ACTIVITY,
     "HND002": frozenset({"accounts SCAN"}),
     "HND003": frozenset({"accounts SCAN"}) | _ACCOUNT_ACTIVITY,
+    # The coverage rules' members (teams.py): accounts read once for their owners, team rows read
+    # once, each one's account by primary key; never the team indexes by (source) alone, nor an
+    # automatic index on ``deleted`` (a full read and a sort of the table where one pass does).
+    "COV002": _MEMBERS,
+    "COV003": _MEMBERS,
+    # The members, and one pass over the window's activities as OWN004 reads it.
+    "COV001": _MEMBERS | frozenset({"activities SCAN"}) | frozenset(_BY_PK),
 }
 
 _LINE = re.compile(r"^(?P<op>SCAN|SEARCH) (?P<name>\S+)(?P<rest>.*)$")

@@ -41,6 +41,7 @@ from sqlalchemy.sql import Subquery
 from ..models import account_team_members, accounts
 from . import context
 from .context import RuleContext, owner_roles
+from .pins import unindexed
 
 _tmp = MetaData()
 team_roles_t = Table(
@@ -80,15 +81,20 @@ def account_members(ctx: RuleContext, *, active_only: bool = True) -> Subquery:
     ensure_team_roles(ctx)
     a = accounts.alias("team_account")
     t = account_team_members.alias("team_row")
+    # Pinned (see pins.py): the accounts and the team rows are each read in one pass, and each
+    # team row's account by primary key. The ``deleted`` filters are kept out of any index (on
+    # fresh statistics SQLite would build an automatic partial index on ``deleted`` for each
+    # table, a full read plus a sort, where one pass does), and the team row's columns out of the
+    # join (so no plan reads accounts first and seeks team rows by (source) alone).
     owner_part = select(
         a.c.source, a.c.id.label("account_id"), a.c.owner_id, a.c.owner_id.label("user_id"),
         null().label("team_role"),
-    ).where(a.c.deleted.is_(False), a.c.owner_id.is_not(None))
+    ).where(unindexed(a.c.deleted).is_(False), a.c.owner_id.is_not(None))
     a2 = accounts.alias("team_row_account")
     team_part = (
         select(t.c.source, t.c.account_id, a2.c.owner_id, t.c.user_id, t.c.team_role)
-        .join(a2, and_(a2.c.source == t.c.source, a2.c.id == t.c.account_id))
-        .where(t.c.deleted.is_(False), a2.c.deleted.is_(False))
+        .join(a2, and_(a2.c.source == unindexed(t.c.source), a2.c.id == unindexed(t.c.account_id)))
+        .where(unindexed(t.c.deleted).is_(False), unindexed(a2.c.deleted).is_(False))
     )
     rows = union_all(owner_part, team_part).subquery("member_rows")
     u = owner_roles.alias("member_user")
