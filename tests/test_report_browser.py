@@ -1,7 +1,8 @@
 """The HTML report in a real headless browser (Debian's Chromium through Playwright; never
 `playwright install`): it loads from file:// with no console or page error, draws every chart,
-fetches nothing but itself, and shows hostile names as text. Saves docs/report.png (the README's
-screenshot). Skipped only when Chromium is absent and CI is not set: in CI it must run."""
+fetches nothing but itself, and shows hostile names as text. With ROE_UPDATE_SCREENSHOT=1 it saves
+its screenshot as docs/report.png (the README's; a plain run never touches a tracked file). Skipped
+only when Chromium is absent and CI is not set: in CI it must run."""
 
 from __future__ import annotations
 
@@ -88,5 +89,7 @@ def test_the_html_report_opens_offline_in_chromium_with_every_chart_drawn_and_ho
     assert HOSTILE in owner_labels  # shown as text in the chart's labels
     assert HOSTILE in tables_text  # and in the owners' table
     assert drawn_ms < 10000  # a 300-account org; the 100,000-account figure is in the report
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    SCREENSHOT.write_bytes((tmp_path / "report.png").read_bytes())
+    assert (tmp_path / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("ROE_UPDATE_SCREENSHOT") == "1":
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        SCREENSHOT.write_bytes((tmp_path / "report.png").read_bytes())
