@@ -2,7 +2,7 @@
 
 * demo: ``load_demo_org`` generates the org in a child process; its wall time and peak RSS (the
   main process and its generator workers).
-* audit: the floor (``benchmarks/audit_floor.py``: the nine rules as hand-written SQL on plain
+* audit: the floor (``benchmarks/audit_floor.py``: every rule as hand-written SQL on plain
   ``sqlite3``) and roe's ``run_audit`` on the same mirror, ``runs`` times each, alternating,
   each pass in a fresh process (``python -m benchmarks --child floor|roe``) so its peak RSS is
   its own. Per rule the median seconds and the ratio, then the whole pass. The two must find the
@@ -335,7 +335,7 @@ def bench_audit(db: Path, runs: int, rules: str, as_of: str) -> tuple[bool, dict
     f_total = [d["seconds"] for d in floors]
     r_total = [d["seconds"] for d in roes]
     total_findings = sum(r["findings"] for r in roes[0]["rules"].values())
-    print(f"   {'':<7} {'the nine rules':<27} {total_findings:>8,}   {spread(f_rules):<26} "
+    print(f"   {'':<7} {'all the rules':<27} {total_findings:>8,}   {spread(f_rules):<26} "
           f"{spread(r_rules):<26} {ratio(med(r_rules), med(f_rules)):>9}")
     print(f"   {'':<7} {'rest of the pass (1)':<27} {'':>8}   {spread(f_rest):<26} "
           f"{spread(r_rest):<26}")
