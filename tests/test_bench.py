@@ -272,3 +272,20 @@ def test_each_tile_copy_reads_the_first_tile_by_a_rowid_range_not_by_scanning_ev
     finally:
         conn.close()
     assert "INTEGER PRIMARY KEY (rowid<?)" in plan, plan
+
+
+def test_a_pass_reports_its_own_peak_memory_not_the_high_water_mark_of_the_bench_that_started_it():
+    """Linux carries a parent's ru_maxrss over into a child at exec: a pass started by a bench
+    that had grown big reported the bench's size. VmHWM starts afresh at exec."""
+    ballast = bytearray(600 * 1024 * 1024)  # this process grows to over 600 MiB, touched
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    code = ("import json, resource; from benchmarks.audit_bench import peak_rss_mib, maxrss_mib; "
+            "print(json.dumps([peak_rss_mib(), "
+            "maxrss_mib(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    own, inherited = json.loads(out.stdout)
+    del ballast
+    assert inherited > 600  # the kernel's figure this bench no longer trusts
+    assert own < 200  # a bare interpreter with the bench module imported
