@@ -213,9 +213,11 @@ def test_a_run_where_one_of_the_floors_plans_is_off_its_pinned_shape_exits_non_z
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr("tempfile.tempdir", None)
     real = audit_floor.pinned_shapes()
-    # The floor's COV003 reads accounts whole; pinned to team rows only, the scan is off its shape.
+    # The floor's COV003 reads accounts whole, then seeks their team rows; pinned to the seeks
+    # only, the accounts scan is off its shape.
+    seeks = "account_team_members SEARCH ix_account_team_members_source_account_id_user_id"
     monkeypatch.setattr(audit_floor, "pinned_shapes",
-                        lambda: {**real, "COV003": frozenset({"account_team_members SCAN"})})
+                        lambda: {**real, "COV003": frozenset({seeks})})
     out = tmp_path / "results.json"
     status = bench.main(["--sizes", "120", "--runs", "1", "--only", "audit", "--results", str(out)])
     assert status == 1

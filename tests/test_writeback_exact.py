@@ -351,7 +351,10 @@ def test_ctrl_c_on_apply_stops_says_how_to_resume_and_writes_what_it_did(
 
 
 _SLOW_APPLY = """
-import sys, time
+import signal, sys, time
+# Ctrl-C as in a terminal, even when this test run was started in the background (a shell then
+# starts its jobs with SIGINT ignored, and Python keeps it ignored).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from connectors.demo import DemoConnector
 from roe_cli.cli import main
 
