@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from benchmarks.floor_own import lit, lits, ts
+from benchmarks.floor_own import WINDOW_REACH, lit, lits, ts
 
 TEAM_INDEX = "ix_account_team_members_source_account_id_user_id"
 
@@ -77,20 +77,7 @@ def cov001(p, config, now):
       SELECT source, account_id, count(*) AS members FROM users
       GROUP BY source, account_id HAVING count(*) >= 2
     ),
-    linked AS MATERIALIZED (  -- the window's activities, each with its candidate accounts
-      SELECT x.source, x.owner_id, x.account_id AS a1, c.account_id AS a2, o.account_id AS a3
-      FROM activities x
-      LEFT JOIN contacts c ON c.source = x.source AND c.id = x.contact_id AND c.deleted = 0
-      LEFT JOIN opportunities o ON o.source = x.source AND o.id = x.opportunity_id AND o.deleted = 0
-      WHERE +x.occurred_at > :start AND +x.occurred_at <= :now AND x.deleted = 0
-    ),
-    reached AS (
-      SELECT source, a1 AS account_id, owner_id FROM linked WHERE a1 IS NOT NULL
-      UNION ALL
-      SELECT source, a2, owner_id FROM linked WHERE a2 IS NOT NULL AND a2 IS NOT a1
-      UNION ALL
-      SELECT source, a3, owner_id FROM linked WHERE a3 IS NOT NULL AND a3 IS NOT a1 AND a3 IS NOT a2
-    ),
+    {WINDOW_REACH},
     totals AS MATERIALIZED (  -- per live account and activity owner
       SELECT r.source, r.account_id, r.owner_id, count(*) AS n FROM reached r
       JOIN accounts a ON a.source = r.source AND a.id = r.account_id AND a.deleted = 0

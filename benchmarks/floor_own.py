@@ -213,12 +213,10 @@ def own003(p, config, now):
     return sql, {"start": ts(now - timedelta(days=365)), "now": ts(now)}
 
 
-def own004(p, config, now):
-    # One scan of the activities (the 30-day window is a sixth of them: reading the table in order
-    # beats 370,000 random seeks from the time index), each activity's accounts beside it (its own,
-    # its live contact's, its live deal's), then one row per distinct (account, activity).
-    sql = f"""
-    WITH linked AS MATERIALIZED (
+# The window's activities (``:start`` < occurred_at <= ``:now``), each with its candidate accounts
+# (its own, its live contact's, its live deal's), then one row per distinct (account, activity):
+# the CTEs ``linked`` and ``reached``, shared by OWN004 and COV001.
+WINDOW_REACH = """linked AS MATERIALIZED (
       SELECT x.source, x.owner_id, x.account_id AS a1, c.account_id AS a2, o.account_id AS a3
       FROM activities x
       LEFT JOIN contacts c ON c.source = x.source AND c.id = x.contact_id AND c.deleted = 0
@@ -231,7 +229,15 @@ def own004(p, config, now):
       SELECT source, a2, owner_id FROM linked WHERE a2 IS NOT NULL AND a2 IS NOT a1
       UNION ALL
       SELECT source, a3, owner_id FROM linked WHERE a3 IS NOT NULL AND a3 IS NOT a1 AND a3 IS NOT a2
-    ),
+    )"""
+
+
+def own004(p, config, now):
+    # One scan of the activities (the 30-day window is a sixth of them: reading the table in order
+    # beats 370,000 random seeks from the time index), each activity's accounts beside it (its own,
+    # its live contact's, its live deal's), then one row per distinct (account, activity).
+    sql = f"""
+    WITH {WINDOW_REACH},
     totals AS (
       SELECT source, account_id, owner_id, count(*) AS n FROM reached
       GROUP BY source, account_id, owner_id
