@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.engine import Engine
 
 from connectors.base import Connector
@@ -67,18 +67,7 @@ class MirrorOwners:
             return {row_id for row_id, is_active in rows if is_active}
 
     def write_owners(self, object_type: str, assignments: Sequence[tuple[str, str]]) -> list[bool]:
-        table = OWNED_TABLES[object_type]
-        done = []
-        with self.engine.begin() as conn:
-            for object_id, owner_id in assignments:
-                count = conn.execute(
-                    update(table)
-                    .where(table.c.source == self.source, table.c.id == object_id,
-                           table.c.deleted.is_(False))
-                    .values(owner_id=owner_id, updated_at=utcnow())
-                ).rowcount
-                done.append(bool(count))
-        return done
+        return self._set_each(OWNED_TABLES[object_type], "owner_id", assignments)
 
     def seat_users(self, ids: Sequence[str]) -> dict[str, str]:
         with self.engine.connect() as conn:
@@ -92,14 +81,20 @@ class MirrorOwners:
             return {row_id: user_id for row_id, user_id in rows}
 
     def write_seats(self, assignments: Sequence[tuple[str, str]]) -> list[bool]:
+        return self._set_each(atm, "user_id", assignments)
+
+    def _set_each(self, table: Table, column: str,
+                  assignments: Sequence[tuple[str, str]]) -> list[bool]:
+        """Set ``column`` of each live ``(record id, user id)`` row of ``table`` in one
+        transaction; per pair, whether a live row was there to change."""
         done = []
         with self.engine.begin() as conn:
-            for member_id, user_id in assignments:
+            for row_id, user_id in assignments:
                 count = conn.execute(
-                    update(atm)
-                    .where(atm.c.source == self.source, atm.c.id == member_id,
-                           atm.c.deleted.is_(False))
-                    .values(user_id=user_id, updated_at=utcnow())
+                    update(table)
+                    .where(table.c.source == self.source, table.c.id == row_id,
+                           table.c.deleted.is_(False))
+                    .values({column: user_id, "updated_at": utcnow()})
                 ).rowcount
                 done.append(bool(count))
         return done
