@@ -164,6 +164,25 @@ class HubSpotClient:
             lambda **kw: self._batch_api.read(hs_type, body, **kw),
         )[1]
 
+    def read_live(self, hs_type: str, ids: list[str], properties: list[str],
+                  batch: int) -> dict[str, dict]:
+        """``{id: properties}`` of the records among ``ids`` that exist and are not archived, by
+        batch reads of ``batch`` ids (a batch where none exists answers 404: nothing of it)."""
+        out: dict[str, dict] = {}
+        for start in range(0, len(ids), batch):
+            body = {"inputs": [{"id": i} for i in ids[start : start + batch]],
+                    "properties": properties, "archived": False}
+            try:
+                data = self.batch_read(hs_type, body)
+            except HubSpotApiError as exc:
+                if exc.status == 404:  # none of them exists
+                    continue
+                raise
+            for record in data.get("results") or []:
+                if not record.get("archived"):
+                    out[str(record["id"])] = record.get("properties") or {}
+        return out
+
     def batch_update(self, hs_type: str, inputs: list[dict]) -> tuple[int, dict]:
         """``POST /crm/v3/objects/{type}/batch/update``: (200 or 207, body)."""
         return self._call(

@@ -262,22 +262,9 @@ class HubSpotConnector:
     # ---- the write side ----------------------------------------------------------------------
     def read_owners(self, object_type: str, ids: Sequence[str]) -> dict[str, str | None]:
         """Current owners of the records that exist and are not archived, 100 a call."""
-        hs_type = _hs_type(object_type)
-        out: dict[str, str | None] = {}
-        ids = list(dict.fromkeys(str(i) for i in ids))
-        for start in range(0, len(ids), BATCH_LIMIT):
-            body = {"inputs": [{"id": i} for i in ids[start : start + BATCH_LIMIT]],
-                    "properties": [OWNER], "archived": False}
-            try:
-                data = self.client.batch_read(hs_type, body)
-            except HubSpotApiError as exc:
-                if exc.status == 404:  # none of them exists
-                    continue
-                raise
-            for record in data.get("results") or []:
-                if not record.get("archived"):
-                    out[str(record["id"])] = crm_id((record.get("properties") or {}).get(OWNER))
-        return out
+        live = self.client.read_live(_hs_type(object_type), list(dict.fromkeys(str(i) for i in ids)),
+                                     [OWNER], BATCH_LIMIT)
+        return {record_id: crm_id(props.get(OWNER)) for record_id, props in live.items()}
 
     def read_seats(self, moves: Sequence[SeatMove]) -> dict[str, SeatNow]:
         """Account team seats (``team_properties``) as HubSpot holds them; see seats.py."""

@@ -31,19 +31,7 @@ def read_seats(client: HubSpotClient, moves: Sequence[SeatMove],
                              "Add it back to team_properties, or rebuild the plan.")
     companies = list(dict.fromkeys(m.account_id for m in moves))
     names = sorted({m.origin for m in moves})
-    props: dict[str, dict] = {}
-    for start in range(0, len(companies), BATCH_LIMIT):
-        body = {"inputs": [{"id": c} for c in companies[start : start + BATCH_LIMIT]],
-                "properties": names, "archived": False}
-        try:
-            data = client.batch_read("companies", body)
-        except HubSpotApiError as exc:
-            if exc.status == 404:  # none of them exists
-                continue
-            raise
-        for record in data.get("results") or []:
-            if not record.get("archived"):
-                props[str(record["id"])] = record.get("properties") or {}
+    props = client.read_live("companies", companies, names, BATCH_LIMIT)
     found: dict[str, SeatNow] = {}
     for move in moves:
         if move.account_id in props:
