@@ -1089,14 +1089,23 @@ class SalesforceEmulator:
         return self._json(200, payload)
 
     # -- sObject Collections
-    def _collections(self, body: bytes) -> tuple[int, dict, bytes]:
+    def _collection_body(self, body: bytes) -> tuple[dict, tuple[int, dict, bytes] | None]:
+        """A Collections call's JSON body with its ``records`` list, or the error Salesforce
+        answers to a body that is not JSON or holds more than 200 records."""
         try:
             payload = json.loads(body or b"{}")
         except ValueError:
-            return self._error(400, "JSON_PARSER_ERROR", "The request body is not valid JSON")
-        records = payload.get("records") or []
-        if len(records) > 200:
-            return self._error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+            return {}, self._error(400, "JSON_PARSER_ERROR", "The request body is not valid JSON")
+        payload["records"] = payload.get("records") or []
+        if len(payload["records"]) > 200:
+            return payload, self._error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+        return payload, None
+
+    def _collections(self, body: bytes) -> tuple[int, dict, bytes]:
+        payload, refused = self._collection_body(body)
+        if refused:
+            return refused
+        records = payload["records"]
         # Records of several types are processed in chunks of consecutive records of one type
         # ({a1, a2, c1, a3} is three chunks), at most 10 chunks a call, as Salesforce documents.
         types = [(r.get("attributes") or {}).get("type") for r in records]
@@ -1127,13 +1136,10 @@ class SalesforceEmulator:
     def _create_collection(self, body: bytes) -> tuple[int, dict, bytes]:
         """POST composite/sobjects: create up to 200 records (AccountTeamMember rows here; UserId
         and AccountId are set on create only), ``allOrNone`` as asked."""
-        try:
-            payload = json.loads(body or b"{}")
-        except ValueError:
-            return self._error(400, "JSON_PARSER_ERROR", "The request body is not valid JSON")
-        records = payload.get("records") or []
-        if len(records) > 200:
-            return self._error(400, "EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into this call")
+        payload, refused = self._collection_body(body)
+        if refused:
+            return refused
+        records = payload["records"]
         results = []
         with self.org.lock:
             checked = [(r, self._create_problem(r)) for r in records]
