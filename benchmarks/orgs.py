@@ -61,6 +61,26 @@ def tile_sql(conn: sqlite3.Connection, table: str, i: int, last_rowid: int | Non
             f"SELECT {', '.join(exprs)} FROM {table} WHERE {where}")
 
 
+def _bulk_mode(conn: sqlite3.Connection) -> None:
+    """A throwaway bench file written in bulk: out of WAL into a rollback journal (which keeps only
+    the few pages a bulk write changes), no fsync, a 256 MiB page cache."""
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA cache_size=-262144")
+
+
+def _drop_indexes(conn: sqlite3.Connection, tables: list[str]) -> list[tuple[str, str]]:
+    """Drop the secondary indexes of ``tables`` for a bulk write; returns (name, sql) of each, to
+    build once after."""
+    indexes = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL AND tbl_name IN "
+        f"({', '.join('?' * len(tables))})", tables).fetchall()
+    for name, _ in indexes:
+        conn.execute(f"DROP INDEX {name}")
+    return indexes
+
+
 def tile(db: Path, copies: int, total_accounts: int) -> float:
     """Copy the demo org in ``db`` until it holds ``copies`` tiles; returns the seconds taken.
     Secondary indexes of the copied tables are dropped for the copy and rebuilt once after."""
@@ -69,19 +89,12 @@ def tile(db: Path, copies: int, total_accounts: int) -> float:
     try:
         # One big transaction: a rollback journal keeps only the few pages it changes (the copies
         # go to new pages), where WAL would write the whole copied org twice.
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("PRAGMA journal_mode=DELETE")
-        conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("PRAGMA cache_size=-262144")
+        _bulk_mode(conn)
         conn.execute("PRAGMA temp_store=MEMORY")
         tables = [t for t in TILED if conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (t,)).fetchone()]
-        indexes = conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL AND tbl_name IN "
-            f"({', '.join('?' * len(tables))})", tables).fetchall()
         conn.execute("BEGIN")
-        for name, _ in indexes:
-            conn.execute(f"DROP INDEX {name}")
+        indexes = _drop_indexes(conn, tables)
         last = {t: conn.execute(f"SELECT coalesce(max(rowid), 0) FROM {t}").fetchone()[0] for t in tables}
         statements = {t: [tile_sql(conn, t, i, last[t]) for i in range(2, copies + 1)] for t in tables}
         for t in tables:
@@ -115,17 +128,10 @@ def skew(src: Path, dst: Path) -> dict[str, int | float]:
         shutil.copyfile(f"{src}-wal", f"{dst}-wal")
     conn = sqlite3.connect(dst, isolation_level=None)
     try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("PRAGMA journal_mode=DELETE")
-        conn.execute("PRAGMA synchronous=OFF")
-        conn.execute("PRAGMA cache_size=-262144")
+        _bulk_mode(conn)
         conn.execute("BEGIN")
         # Millions of rows change indexed columns: drop the secondary indexes and build them once.
-        indexes = conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type='index' AND sql IS NOT NULL AND "
-            "tbl_name IN ('accounts', 'contacts', 'activities')").fetchall()
-        for name, _ in indexes:
-            conn.execute(f"DROP INDEX {name}")
+        indexes = _drop_indexes(conn, ["accounts", "contacts", "activities"])
         big = conn.execute("SELECT id, owner_id FROM accounts WHERE source='demo' AND deleted=0 "
                            "ORDER BY id LIMIT 1").fetchone()
         moved = conn.execute(
